@@ -1,0 +1,48 @@
+"""embedding_net: metric learning for Keras 3.
+
+The public API is re-exported here lazily, so that ``import embedding_net`` (and the
+``embedding-net --help`` command) does not pay for importing a Keras backend until a
+model, loss or layer is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "BaseNetwork": "embedding_net.models",
+    "SiameseModel": "embedding_net.models",
+    "TripletModel": "embedding_net.models",
+    "available_backbones": "embedding_net.models",
+}
+
+_SUBPACKAGES = (
+    "callbacks",
+    "cli",
+    "config",
+    "data",
+    "distances",
+    "evaluation",
+    "layers",
+    "losses",
+    "miners",
+    "models",
+    "visualization",
+)
+
+__all__ = sorted(_EXPORTS) + list(_SUBPACKAGES) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"embedding_net.{name}")
+    raise AttributeError(f"module 'embedding_net' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
