@@ -1,0 +1,22 @@
+"""Layers for embedding networks: preprocessing, pooling, normalisation, siamese heads."""
+
+from embedding_net.layers.normalization import L2Normalize
+from embedding_net.layers.pair import (
+    PAIR_DISTANCES,
+    AbsoluteDifferenceHead,
+    PairDistance,
+    paired_distance,
+)
+from embedding_net.layers.pooling import GeneralizedMeanPooling
+from embedding_net.layers.preprocessing import PREPROCESSING_MODES, ImagePreprocessing
+
+__all__ = [
+    "PAIR_DISTANCES",
+    "PREPROCESSING_MODES",
+    "AbsoluteDifferenceHead",
+    "GeneralizedMeanPooling",
+    "ImagePreprocessing",
+    "L2Normalize",
+    "PairDistance",
+    "paired_distance",
+]

@@ -1,0 +1,22 @@
+"""Models: BaseNetwork (backbone + embedding head), SiameseModel, TripletModel."""
+
+from embedding_net.models.backbones import (
+    BACKBONES,
+    available_backbones,
+    build_backbone,
+    simple_cnn,
+)
+from embedding_net.models.base_network import BaseNetwork
+from embedding_net.models.siamese import SiameseModel
+from embedding_net.models.triplet import TripletModel, triplet_margin_loss
+
+__all__ = [
+    "BACKBONES",
+    "BaseNetwork",
+    "SiameseModel",
+    "TripletModel",
+    "available_backbones",
+    "build_backbone",
+    "simple_cnn",
+    "triplet_margin_loss",
+]

@@ -1,0 +1,148 @@
+"""Backbones by name: one builder per family, ``weights=None | "imagenet" | local file``.
+
+A backbone is a plain ``keras.Model`` mapping images to a feature map ``(batch, h, w, c)``
+(or a feature vector). Each entry also names the preprocessing its family expects, which
+``BaseNetwork`` puts in front of it, so raw uint8 images go in whatever the backbone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one named backbone family."""
+
+    build: Callable[..., keras.Model]  # (input_shape, weights) -> keras.Model (features)
+    preprocessing: str  # an ImagePreprocessing mode
+    has_imagenet_weights: bool
+    min_size: int  # smallest height/width the architecture accepts
+
+
+def simple_cnn(
+    input_shape=(128, 64, 3),
+    filters=(32, 64, 128, 256),
+    block_dropout: float = 0.0,
+    name: str = "simple_cnn",
+) -> keras.Model:
+    """Seed 002's base network: four blocks of Conv2D(3x3) -> MaxPool2D -> BatchNorm -> ReLU.
+
+    Args:
+        input_shape: ``(height, width, channels)``; height and width >= 16.
+        filters: filters of the four blocks.
+        block_dropout: dropout rate after each block (seed 002 used 0.2 to regularise).
+
+    Returns:
+        keras.Model from images (already rescaled) to a ``(h/16, w/16, filters[-1])`` map.
+    """
+    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    x = inputs
+    for i, f in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(f, 3, padding="same", name=f"block{i}_conv")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+        x = keras.layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = keras.layers.ReLU(name=f"block{i}_relu")(x)
+        if block_dropout:
+            x = keras.layers.Dropout(block_dropout, name=f"block{i}_dropout")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _application(fn_name: str, **extra):
+    def build(input_shape, weights):
+        fn = getattr(keras.applications, fn_name)
+        return fn(include_top=False, weights=weights, input_shape=tuple(input_shape), **extra)
+
+    return build
+
+
+def _simple_cnn_builder(input_shape, weights):
+    return simple_cnn(input_shape)
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "simple_cnn": BackboneSpec(_simple_cnn_builder, "scale", False, 16),
+    "mobilenet_v3_small": BackboneSpec(
+        _application("MobileNetV3Small", include_preprocessing=True), "none", True, 32
+    ),
+    "mobilenet_v3_large": BackboneSpec(
+        _application("MobileNetV3Large", include_preprocessing=True), "none", True, 32
+    ),
+    "efficientnet_b0": BackboneSpec(_application("EfficientNetB0"), "none", True, 32),
+    "resnet50": BackboneSpec(_application("ResNet50"), "caffe", True, 32),
+    "vgg19": BackboneSpec(_application("VGG19"), "caffe", True, 32),
+    "inception_resnet_v2": BackboneSpec(_application("InceptionResNetV2"), "tf", True, 75),
+}
+
+
+def available_backbones() -> list[str]:
+    """Names accepted by ``BaseNetwork(backbone=...)``."""
+    return sorted(BACKBONES)
+
+
+def validate_weights(weights, backbone: str) -> None:
+    """keras.applications-style up-front check of ``weights``.
+
+    Raises:
+        ValueError: ``weights`` is not None, "imagenet" or an existing file, or "imagenet"
+            was asked of a backbone that has no ImageNet weights.
+    """
+    if weights is None:
+        return
+    if weights == "imagenet":
+        if not BACKBONES[backbone].has_imagenet_weights:
+            raise ValueError(
+                f"weights='imagenet': backbone {backbone!r} has no ImageNet weights; "
+                "use weights=None or a local weights file"
+            )
+        return
+    if isinstance(weights, (str, os.PathLike)):
+        if not os.path.isfile(weights):
+            raise ValueError(
+                f"weights={str(weights)!r}: no such file (expected None, 'imagenet' or the "
+                "path of a local weights file, e.g. saved with backbone.save_weights())"
+            )
+        return
+    raise ValueError(
+        f"weights={weights!r}: expected None, 'imagenet' or the path of a local weights file"
+    )
+
+
+def build_backbone(name: str, input_shape, weights=None) -> tuple[keras.Model, str]:
+    """Build a named backbone without its classification top.
+
+    Args:
+        name: one of :func:`available_backbones`.
+        input_shape: ``(height, width, channels)``.
+        weights: None (random init), "imagenet" (downloaded by Keras; needs internet) or a
+            local weights file for this backbone (loaded with ``load_weights``).
+
+    Returns:
+        ``(backbone, preprocessing_mode)``.
+    """
+    if name not in BACKBONES:
+        raise ValueError(
+            f"backbone={name!r} is not a known backbone; choose one of {available_backbones()} "
+            "or pass a keras.Model"
+        )
+    spec = BACKBONES[name]
+    validate_weights(weights, name)
+    height, width = input_shape[0], input_shape[1]
+    if height is not None and width is not None and min(height, width) < spec.min_size:
+        raise ValueError(
+            f"input_shape={tuple(input_shape)}: backbone {name!r} needs height and width "
+            f">= {spec.min_size}"
+        )
+    if spec.preprocessing in ("caffe", "torch") or name != "simple_cnn":
+        if input_shape[-1] != 3:
+            raise ValueError(
+                f"input_shape={tuple(input_shape)}: backbone {name!r} expects 3 channels (RGB)"
+            )
+    model = spec.build(input_shape, "imagenet" if weights == "imagenet" else None)
+    if weights is not None and weights != "imagenet":
+        model.load_weights(os.fspath(weights))
+    return model, spec.preprocessing

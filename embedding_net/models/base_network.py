@@ -1,0 +1,268 @@
+"""BaseNetwork: any Keras backbone + pooling + embedding head, images in, embeddings out."""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+
+from embedding_net.layers import GeneralizedMeanPooling, ImagePreprocessing, L2Normalize
+from embedding_net.layers.preprocessing import PREPROCESSING_MODES
+from embedding_net.models.backbones import build_backbone
+from embedding_net.models.compiling import compile_from_config
+
+logger = logging.getLogger(__name__)
+
+POOLINGS = ("avg", "max", "gem")
+NECKS = ("none", "batchnorm", "bnneck")
+
+
+@keras.saving.register_keras_serializable(package="embedding_net")
+class BaseNetwork(keras.Model):
+    """An embedding network: ``preprocessing -> backbone -> pooling -> head [-> neck] [-> L2]``.
+
+    Raw images (uint8 or float in [0, 255]) go in; the preprocessing each backbone family
+    expects is part of the network. The network is a functional Keras model: ``fit``,
+    ``evaluate``, ``predict``, ``summary``, ``save("x.keras")`` and
+    ``keras.saving.load_model`` work as usual and give back a ``BaseNetwork``.
+
+    Compile it directly with an in-batch loss taking ``(labels, embeddings)``::
+
+        net = BaseNetwork("simple_cnn", embedding_dim=64, input_shape=(64, 32, 3))
+        net.compile(optimizer="adam", loss=embedding_net.losses.TripletSemiHardLoss())
+        net.fit(images, labels, batch_size=64)
+
+    Args:
+        backbone: a name from :func:`available_backbones` or any ``keras.Model`` mapping
+            images to a feature map ``(b, h, w, c)`` or a vector ``(b, c)``.
+        embedding_dim: size of the embedding (a Dense layer after pooling); ``None`` keeps
+            the pooled backbone features.
+        input_shape: ``(height, width, channels)`` of the images.
+        pooling: ``"avg"``, ``"max"`` or ``"gem"`` (generalized mean, learned p).
+        dropout: dropout rate before the embedding layer.
+        neck: ``"none"``; ``"batchnorm"`` (BatchNorm after the embedding layer); ``"bnneck"``
+            (BatchNorm without shift, as in the strong re-id baseline of Luo et al. 2019).
+        normalize: L2-normalise the output embedding.
+        weights: backbone weights: None, ``"imagenet"`` (downloaded by Keras) or the path of
+            a local weights file for the backbone. Only used when building from a name; a
+            loaded model always keeps its saved weights.
+        freeze_backbone: make the backbone non-trainable (its BatchNorm layers then run in
+            inference mode); see :meth:`unfreeze_backbone`.
+        preprocessing: override the preprocessing mode (one of ``PREPROCESSING_MODES``);
+            default: the backbone family's mode, ``"scale"`` (x/255) for a custom model.
+        name: model name.
+    """
+
+    def __init__(
+        self,
+        backbone="simple_cnn",
+        embedding_dim: int | None = 128,
+        input_shape=(128, 64, 3),
+        pooling: str = "avg",
+        dropout: float = 0.0,
+        neck: str = "none",
+        normalize: bool = True,
+        weights=None,
+        freeze_backbone: bool = False,
+        preprocessing: str | None = None,
+        name: str = "base_network",
+        **kwargs,
+    ):
+        input_shape = _validate_input_shape(input_shape)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
+        if neck not in NECKS:
+            raise ValueError(f"neck={neck!r} is not one of {NECKS}")
+        if embedding_dim is not None and (int(embedding_dim) != embedding_dim or embedding_dim < 1):
+            raise ValueError(
+                f"embedding_dim must be a positive integer or None, got {embedding_dim!r}"
+            )
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
+            raise ValueError(
+                f"preprocessing={preprocessing!r} is not one of {sorted(PREPROCESSING_MODES)}"
+            )
+
+        if isinstance(backbone, str):
+            backbone_model, family_mode = build_backbone(backbone, input_shape, weights)
+            backbone_name = backbone
+        elif isinstance(backbone, keras.Model):
+            if weights is not None:
+                raise ValueError(
+                    "weights= only applies to a backbone given by name; load weights into your "
+                    "keras.Model before passing it"
+                )
+            backbone_model, family_mode, backbone_name = backbone, "scale", None
+        else:
+            raise ValueError(
+                f"backbone must be a backbone name (str) or a keras.Model, got {type(backbone).__name__}"
+            )
+        mode = preprocessing or family_mode
+        backbone_model.trainable = not freeze_backbone
+
+        inputs = keras.Input(shape=input_shape, name="images")
+        x = ImagePreprocessing(mode, name="preprocessing")(inputs)
+        x = backbone_model(x)
+        if len(x.shape) == 4:
+            if pooling == "avg":
+                x = keras.layers.GlobalAveragePooling2D(name="pooling")(x)
+            elif pooling == "max":
+                x = keras.layers.GlobalMaxPooling2D(name="pooling")(x)
+            else:
+                x = GeneralizedMeanPooling(name="pooling")(x)
+        elif len(x.shape) != 2:
+            raise ValueError(
+                f"the backbone must output (batch, h, w, c) or (batch, c), got shape {x.shape}"
+            )
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="dropout")(x)
+        if embedding_dim is not None:
+            x = keras.layers.Dense(int(embedding_dim), name="embedding")(x)
+        if neck == "batchnorm":
+            x = keras.layers.BatchNormalization(name="neck")(x)
+        elif neck == "bnneck":
+            x = keras.layers.BatchNormalization(center=False, name="neck")(x)
+        if normalize:
+            x = L2Normalize(name="l2_normalize")(x)
+        else:
+            x = keras.layers.Activation("linear", dtype="float32", name="embeddings")(x)
+        super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
+
+        self.backbone = backbone_model
+        self.backbone_name = backbone_name
+        self.embedding_dim = int(x.shape[-1])
+        self.image_shape = input_shape
+        self.pooling = pooling
+        self.dropout = float(dropout)
+        self.neck = neck
+        self.normalize = bool(normalize)
+        self.weights_source = (
+            weights if isinstance(weights, str) or weights is None else str(weights)
+        )
+        self.preprocessing = preprocessing
+        self._requested_embedding_dim = embedding_dim
+
+    # ------------------------------------------------------------------ training helpers
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        """``keras.Model.compile``; a loss that owns trainable weights (ArcFace, proxies,
+        centres: ``embedding_net.losses.ParametricLoss``) has them attached to this model,
+        so the optimizer trains them and ``save``/``load_model`` keep them."""
+        for item in _flatten_losses(loss):
+            layer = getattr(item, "layer", None)
+            if isinstance(item, keras.losses.Loss) and isinstance(layer, keras.layers.Layer):
+                self.loss_layer = layer
+                if not layer.built:
+                    layer.build((None, self.embedding_dim))
+        super().compile(optimizer=optimizer, loss=loss, *args, **kwargs)
+
+    def compile_from_config(self, config):
+        compile_from_config(self, config)
+
+    def freeze_backbone(self) -> None:
+        """Freeze the backbone (BatchNorm in inference mode). Re-``compile`` afterwards."""
+        self.backbone.trainable = False
+
+    def unfreeze_backbone(self, from_layer: int | str | None = None) -> None:
+        """Make the backbone trainable again, optionally only from layer ``from_layer``
+        (index or name) upwards. BatchNorm layers of the backbone stay frozen (inference
+        mode), the usual practice when fine-tuning on small batches. Re-``compile`` with a
+        lower learning rate afterwards."""
+        self.backbone.trainable = True
+        layers = self.backbone.layers
+        start = 0
+        if isinstance(from_layer, str):
+            names = [layer.name for layer in layers]
+            if from_layer not in names:
+                raise ValueError(f"from_layer={from_layer!r} is not a layer of the backbone")
+            start = names.index(from_layer)
+        elif isinstance(from_layer, int):
+            start = from_layer
+        for i, layer in enumerate(layers):
+            if i < start or isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+    # ------------------------------------------------------------------ inference
+    def encode(self, images, batch_size: int = 64, verbose="auto") -> np.ndarray:
+        """Embed images.
+
+        Args:
+            images: uint8/float array ``(n, height, width, channels)`` matching
+                ``input_shape``, or a ``tf.data.Dataset`` yielding image batches (or
+                ``(images, labels)`` batches).
+            batch_size: images per forward pass (arrays only).
+            verbose: ``"auto"`` shows a progress bar for more than 10 batches; 0/1 force it.
+
+        Returns:
+            float32 numpy array ``(n, embedding_dim)``.
+        """
+        if hasattr(images, "element_spec"):  # a tf.data.Dataset
+            import tensorflow as tf
+
+            dataset = images.map(lambda *xs: xs[0], num_parallel_calls=tf.data.AUTOTUNE)
+            return np.asarray(self.predict(dataset, verbose=0 if verbose == "auto" else verbose))
+        array = np.asarray(images)
+        expected = tuple(self.image_shape)
+        if array.ndim == len(expected) and array.shape == expected:
+            array = array[None]
+        if array.ndim != len(expected) + 1 or tuple(array.shape[1:]) != expected:
+            raise ValueError(
+                f"encode: images must have shape (n, {', '.join(map(str, expected))}), "
+                f"got {array.shape}"
+            )
+        if len(array) == 0:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        if verbose == "auto":
+            verbose = 1 if len(array) > 10 * batch_size else 0
+        return np.asarray(self.predict(array, batch_size=batch_size, verbose=verbose), np.float32)
+
+    # ------------------------------------------------------------------ serialization
+    def get_config(self):
+        backbone = self.backbone_name
+        if backbone is None:
+            backbone = keras.saving.serialize_keras_object(self.backbone)
+        return {
+            "backbone": backbone,
+            "embedding_dim": self._requested_embedding_dim,
+            "input_shape": list(self.image_shape),
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+            "neck": self.neck,
+            "normalize": self.normalize,
+            "weights": self.weights_source,
+            "freeze_backbone": not self.backbone.trainable,
+            "preprocessing": self.preprocessing,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("backbone"), dict):
+            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        # The saved file holds every weight: never re-download or re-read backbone weights.
+        config["weights"] = None
+        return cls(**config)
+
+
+def _validate_input_shape(input_shape) -> tuple:
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {input_shape!r}"
+        ) from None
+    if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[-1] is None:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    return shape
+
+
+def _flatten_losses(loss):
+    if loss is None:
+        return []
+    if isinstance(loss, dict):
+        return list(loss.values())
+    if isinstance(loss, (list, tuple)):
+        return list(loss)
+    return [loss]
