@@ -8,8 +8,8 @@ A backbone is a plain ``keras.Model`` mapping images to a feature map ``(batch, 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 

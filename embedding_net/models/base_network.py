@@ -145,7 +145,7 @@ class BaseNetwork(keras.Model):
         self._requested_embedding_dim = embedding_dim
 
     # ------------------------------------------------------------------ training helpers
-    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         """``keras.Model.compile``; a loss that owns trainable weights (ArcFace, proxies,
         centres: ``embedding_net.losses.ParametricLoss``) has them attached to this model,
         so the optimizer trains them and ``save``/``load_model`` keep them."""
@@ -155,7 +155,7 @@ class BaseNetwork(keras.Model):
                 self.loss_layer = layer
                 if not layer.built:
                     layer.build((None, self.embedding_dim))
-        super().compile(optimizer=optimizer, loss=loss, *args, **kwargs)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compile_from_config(self, config):
         compile_from_config(self, config)

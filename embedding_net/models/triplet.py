@@ -70,14 +70,14 @@ class TripletModel(keras.Model):
         d_an = paired_distance(ea, en, self.distance_metric)
         return ops.stack([d_ap, d_an], axis=-1)
 
-    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         """``keras.Model.compile``. The triplet loss is built in: ``loss`` must stay None."""
         if loss is not None:
             raise ValueError(
                 "TripletModel computes its own triplet margin loss; call compile() without "
                 "loss= (set margin= on the model instead)"
             )
-        super().compile(optimizer=optimizer, *args, **kwargs)
+        super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config):
         compile_from_config(self, config)
