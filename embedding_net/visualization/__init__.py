@@ -1,0 +1,43 @@
+"""Pictures of embeddings and metrics: t-SNE (static and interactive), retrieval grids,
+verification pairs, ROC, distance histograms, threshold sweeps, CMC and training curves.
+
+matplotlib is imported inside the functions and draws on an Agg canvas (no display needed, no
+pyplot global state); plotly is optional (``pip install embedding-net[viz]``) and only needed by
+:func:`plot_tsne_interactive`. Every function accepts numpy arrays or backend tensors and returns
+the figure; pass ``path=`` to also save it (PNG/SVG/PDF, or HTML for the interactive plot).
+"""
+
+from embedding_net.visualization.curves import (
+    plot_cmc,
+    plot_distance_histograms,
+    plot_history,
+    plot_roc,
+    plot_threshold_sweep,
+    roc_points,
+    threshold_sweep,
+)
+from embedding_net.visualization.interactive import (
+    image_to_data_uri,
+    plot_tsne_interactive,
+    save_interactive_html,
+)
+from embedding_net.visualization.retrieval import plot_pairs, plot_retrieval
+from embedding_net.visualization.tsne import class_styles, plot_tsne, tsne_embed
+
+__all__ = [
+    "class_styles",
+    "image_to_data_uri",
+    "plot_cmc",
+    "plot_distance_histograms",
+    "plot_history",
+    "plot_pairs",
+    "plot_retrieval",
+    "plot_roc",
+    "plot_threshold_sweep",
+    "plot_tsne",
+    "plot_tsne_interactive",
+    "roc_points",
+    "save_interactive_html",
+    "threshold_sweep",
+    "tsne_embed",
+]
