@@ -1,0 +1,11 @@
+"""Evaluation in numpy: re-id CMC/mAP/mINP, face verification (LFW folds), retrieval metrics.
+
+Every function accepts numpy arrays or backend tensors and returns plain Python / numpy values.
+"""
+
+from embedding_net.evaluation.reid import reid_metrics, reid_metrics_from_distances
+
+__all__ = [
+    "reid_metrics",
+    "reid_metrics_from_distances",
+]

@@ -1,0 +1,165 @@
+"""Input conversion and validation shared by the evaluation functions (numpy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+DISTANCES = ("euclidean", "cosine")
+
+
+def to_numpy(x, name: str) -> np.ndarray:
+    """Converts a numpy array, a list or a backend tensor (TF, JAX, torch) to numpy.
+
+    Args:
+        x: array-like or tensor.
+        name: argument name used in error messages.
+
+    Returns:
+        A numpy array (not copied when ``x`` already is one).
+    """
+    if x is None:
+        raise ValueError(f"`{name}` must be an array, got None.")
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        import keras  # only for tensors numpy cannot read directly (e.g. torch on GPU)
+
+        return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def check_embeddings(x, name: str, allow_empty: bool = False) -> np.ndarray:
+    """Validates a float matrix ``(n, dim)`` of finite values.
+
+    Integer inputs are converted to float32; float64 is kept (exact tests), every other float
+    dtype becomes float32.
+
+    Raises:
+        ValueError: naming ``name`` for a wrong rank, an empty array or NaN / inf values.
+    """
+    x = to_numpy(x, name)
+    if x.ndim != 2:
+        raise ValueError(f"`{name}` must have shape (n, dim), got shape {x.shape}.")
+    if x.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"`{name}` is empty (shape {x.shape}); at least one row is needed.")
+    if x.shape[1] == 0:
+        raise ValueError(f"`{name}` has zero columns (shape {x.shape}).")
+    if x.dtype != np.float64:
+        x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    return x
+
+
+def check_distance_matrix(d, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Validates a finite distance matrix, optionally of a given shape."""
+    d = to_numpy(d, name)
+    if d.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2-D matrix, got shape {d.shape}.")
+    if shape is not None and d.shape != tuple(shape):
+        raise ValueError(f"`{name}` must have shape {tuple(shape)}, got {d.shape}.")
+    if d.size == 0:
+        raise ValueError(f"`{name}` is empty (shape {d.shape}).")
+    if d.dtype != np.float64:
+        d = d.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    return d
+
+
+def check_labels(y, n: int, name: str) -> np.ndarray:
+    """Validates a 1-D label / id / camera vector of length ``n``."""
+    y = to_numpy(y, name)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D with {n} entries, got shape {y.shape}.")
+    if y.shape[0] != n:
+        raise ValueError(f"`{name}` has {y.shape[0]} entries but {n} were expected.")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    return y
+
+
+def check_distance(distance: str) -> str:
+    if distance not in DISTANCES:
+        raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}.")
+    return distance
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows divided by their L2 norm; all-zero rows stay zero."""
+    norms = np.sqrt(np.sum(x * x, axis=1, keepdims=True))
+    return x / np.maximum(norms, eps).astype(x.dtype)
+
+
+class DistanceChunks:
+    """Query-chunked pairwise distances between two embedding sets.
+
+    Euclidean distances are computed as ``|q|^2 + |g|^2 - 2 q.g`` (clipped at 0); with
+    ``squared=True`` the square root is skipped (same ranking, less work). Cosine distance is
+    ``1 - cos``; all-zero rows have distance 1 to everything.
+
+    Args:
+        queries: float array (n_q, dim).
+        references: float array (n_g, dim).
+        distance: "euclidean" or "cosine".
+        chunk_size: query rows per chunk; memory per chunk is O(chunk_size * n_g).
+        squared: for euclidean, return squared distances.
+    """
+
+    def __init__(self, queries, references, distance="euclidean", chunk_size=512, squared=False):
+        if queries.shape[1] != references.shape[1]:
+            raise ValueError(
+                f"query and reference embeddings differ in dimension: "
+                f"{queries.shape[1]} vs {references.shape[1]}."
+            )
+        dtype = np.result_type(queries.dtype, references.dtype)
+        self.distance = check_distance(distance)
+        self.chunk_size = check_positive_int(chunk_size, "chunk_size")
+        self.squared = squared
+        if distance == "cosine":
+            self.queries = l2_normalize(queries.astype(dtype, copy=False))
+            self.references = l2_normalize(references.astype(dtype, copy=False))
+        else:
+            self.queries = queries.astype(dtype, copy=False)
+            self.references = references.astype(dtype, copy=False)
+            self.ref_sq = np.sum(self.references * self.references, axis=1)
+        self.ref_t = np.ascontiguousarray(self.references.T)
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        q = self.queries[start:stop]
+        d = q @ self.ref_t
+        if self.distance == "cosine":
+            np.subtract(1.0, d, out=d)
+            return d
+        d *= -2.0
+        d += self.ref_sq[None, :]
+        d += np.sum(q * q, axis=1)[:, None]
+        np.maximum(d, 0.0, out=d)
+        if not self.squared:
+            np.sqrt(d, out=d)
+        return d
+
+    def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        n = self.queries.shape[0]
+        for start in range(0, n, self.chunk_size):
+            stop = min(start + self.chunk_size, n)
+            yield start, stop, self.block(start, stop)
+
+
+def matrix_chunks(dist: np.ndarray, chunk_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Row chunks of a precomputed distance matrix (views, no copies)."""
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    for start in range(0, dist.shape[0], chunk_size):
+        stop = min(start + chunk_size, dist.shape[0])
+        yield start, stop, dist[start:stop]

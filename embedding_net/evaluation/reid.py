@@ -1,0 +1,276 @@
+"""Person / vehicle re-identification metrics: CMC, mAP and mINP (Market-1501 protocol).
+
+Protocol (as torchreid's ``eval_market1501``):
+
+* gallery items with the query's id AND the query's camera are removed for that query;
+* gallery items with id ``-1`` are junk (distractor detections) and ignored;
+* queries left without any valid match are skipped; metrics are averaged over the others.
+
+Ranking ties are resolved pessimistically: a non-matching gallery item at exactly the same
+distance as a match is ranked before it (so results do not depend on gallery order). Work is
+chunked over queries: memory is O(chunk_size * n_gallery), never O(n_query * n_gallery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from embedding_net.evaluation._inputs import (
+    DistanceChunks,
+    check_distance_matrix,
+    check_embeddings,
+    check_labels,
+    check_positive_int,
+    matrix_chunks,
+)
+from embedding_net.evaluation._ranking import match_ranks
+
+__all__ = ["reid_metrics", "reid_metrics_from_distances"]
+
+JUNK_ID = -1
+
+
+def reid_metrics(
+    query_embeddings,
+    gallery_embeddings,
+    query_ids,
+    gallery_ids,
+    query_cams,
+    gallery_cams,
+    distance: str = "euclidean",
+    max_rank: int = 50,
+    single_shot: bool = False,
+    repeats: int = 10,
+    seed: int = 0,
+    chunk_size: int = 512,
+) -> dict:
+    """CMC, mAP and mINP of a re-id query/gallery split.
+
+    Args:
+        query_embeddings: float array or tensor (n_query, dim).
+        gallery_embeddings: float array or tensor (n_gallery, dim).
+        query_ids: int array (n_query,) identity of each query.
+        gallery_ids: int array (n_gallery,); ``-1`` marks junk images, ignored.
+        query_cams: array (n_query,) camera of each query.
+        gallery_cams: array (n_gallery,) camera of each gallery image.
+        distance: "euclidean" or "cosine" (1 - cosine similarity).
+        max_rank: length of the returned CMC curve.
+        single_shot: CUHK03 single-shot protocol: for each query and each repeat, one random
+            valid gallery image per identity is kept; every metric is computed on that
+            reduced gallery and averaged over ``repeats`` (torchreid averages only the CMC
+            this way and reports multi-shot mAP).
+        repeats: number of random single-shot galleries (single_shot only).
+        seed: seed of the single-shot sampling; the draw of query ``i`` uses
+            ``np.random.default_rng((seed, i))`` so results do not depend on ``chunk_size``.
+        chunk_size: queries processed at once.
+
+    Returns:
+        dict with ``cmc`` (float array (max_rank,), ``cmc[k]`` = fraction of valid queries
+        whose first match is within the top k+1), ``mAP``, ``mINP`` (mean of
+        ``n_matches / rank_of_last_match``) and ``num_valid_queries``.
+
+    Raises:
+        ValueError: naming the argument for empty / NaN inputs, mismatched lengths, or when
+            no query has a valid match in the gallery.
+    """
+    q = check_embeddings(query_embeddings, "query_embeddings")
+    g = check_embeddings(gallery_embeddings, "gallery_embeddings")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(
+            f"`query_embeddings` has dimension {q.shape[1]} but `gallery_embeddings` has "
+            f"dimension {g.shape[1]}."
+        )
+    chunks = DistanceChunks(q, g, distance=distance, chunk_size=chunk_size, squared=True)
+    return _reid_from_chunks(
+        chunks,
+        q.shape[0],
+        g.shape[0],
+        query_ids,
+        gallery_ids,
+        query_cams,
+        gallery_cams,
+        max_rank,
+        single_shot,
+        repeats,
+        seed,
+    )
+
+
+def reid_metrics_from_distances(
+    distmat,
+    query_ids,
+    gallery_ids,
+    query_cams,
+    gallery_cams,
+    max_rank: int = 50,
+    single_shot: bool = False,
+    repeats: int = 10,
+    seed: int = 0,
+    chunk_size: int = 512,
+) -> dict:
+    """Same as :func:`reid_metrics` from a precomputed distance matrix.
+
+    Args:
+        distmat: float array (n_query, n_gallery), smaller = more similar (for example the
+            output of :func:`embedding_net.evaluation.k_reciprocal_rerank`).
+        query_ids, gallery_ids, query_cams, gallery_cams, max_rank, single_shot, repeats,
+            seed, chunk_size: as in :func:`reid_metrics`.
+
+    Returns:
+        dict with ``cmc``, ``mAP``, ``mINP``, ``num_valid_queries``.
+    """
+    d = check_distance_matrix(distmat, "distmat")
+    return _reid_from_chunks(
+        matrix_chunks(d, chunk_size),
+        d.shape[0],
+        d.shape[1],
+        query_ids,
+        gallery_ids,
+        query_cams,
+        gallery_cams,
+        max_rank,
+        single_shot,
+        repeats,
+        seed,
+    )
+
+
+def _reid_from_chunks(
+    chunks: Iterable,
+    n_query: int,
+    n_gallery: int,
+    query_ids,
+    gallery_ids,
+    query_cams,
+    gallery_cams,
+    max_rank,
+    single_shot,
+    repeats,
+    seed,
+) -> dict:
+    qid = check_labels(query_ids, n_query, "query_ids")
+    gid = check_labels(gallery_ids, n_gallery, "gallery_ids")
+    qcam = check_labels(query_cams, n_query, "query_cams")
+    gcam = check_labels(gallery_cams, n_gallery, "gallery_cams")
+    max_rank = check_positive_int(max_rank, "max_rank")
+    if single_shot:
+        repeats = check_positive_int(repeats, "repeats")
+    not_junk = gid != JUNK_ID if gid.dtype.kind in "iuf" else np.ones(n_gallery, dtype=bool)
+    has_junk = not bool(np.all(not_junk))
+
+    first_hist = np.zeros(max_rank + 1, dtype=np.float64)  # last bin: first match > max_rank
+    ap_sum = 0.0
+    inp_sum = 0.0
+    n_valid = 0
+    if single_shot:
+        group_order, group_starts, group_sizes = _groups(gid)
+    for start, stop, d in chunks:
+        same_id = qid[start:stop, None] == gid[None, :]
+        rows, cols = np.nonzero(same_id)
+        keep = (qcam[start:stop][rows] != gcam[cols]) & not_junk[cols]
+        rows, cols = rows[keep], cols[keep]
+        if single_shot:
+            stats = _single_shot_chunk(
+                d,
+                rows,
+                cols,
+                same_id,
+                not_junk,
+                qcam[start:stop],
+                gcam,
+                (group_order, group_starts, group_sizes),
+                repeats,
+                seed,
+                start,
+                max_rank,
+            )
+        else:
+            nonmatch = ~same_id
+            if has_junk:
+                nonmatch &= not_junk[None, :]
+            stats = _multi_shot_chunk(d, rows, cols, nonmatch, max_rank)
+        first_hist += stats[0]
+        ap_sum += stats[1]
+        inp_sum += stats[2]
+        n_valid += stats[3]
+    if n_valid == 0:
+        raise ValueError(
+            "no query has a valid match in the gallery (same id seen by another camera); "
+            "check `query_ids`, `gallery_ids`, `query_cams` and `gallery_cams`."
+        )
+    cmc = np.cumsum(first_hist[:max_rank]) / n_valid
+    return {
+        "cmc": cmc,
+        "mAP": float(ap_sum / n_valid),
+        "mINP": float(inp_sum / n_valid),
+        "num_valid_queries": int(n_valid),
+    }
+
+
+def _multi_shot_chunk(d, rows, cols, nonmatch, max_rank):
+    rows, position, rank, counts = match_ranks(d, rows, cols, nonmatch)
+    valid = counts > 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[valid]
+    first = rank[starts]
+    last = rank[starts + counts[valid] - 1]
+    hist = np.bincount(np.minimum(first, max_rank + 1) - 1, minlength=max_rank + 1)
+    precision = (position + 1) / rank
+    ap = np.bincount(rows, weights=precision, minlength=d.shape[0])[valid] / counts[valid]
+    inp = counts[valid] / last
+    return hist[: max_rank + 1], float(ap.sum()), float(inp.sum()), int(valid.sum())
+
+
+def _groups(ids):
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    boundaries = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+    starts = np.concatenate([[0], boundaries])
+    sizes = np.diff(np.concatenate([starts, [ids.shape[0]]]))
+    return order, starts, sizes
+
+
+def single_shot_keys(seed: int, query_index: int, repeats: int, n_gallery: int) -> np.ndarray:
+    """Random sampling keys of one query: the valid item with the smallest key per id is kept."""
+    return np.random.default_rng((int(seed), int(query_index))).random((repeats, n_gallery))
+
+
+def _single_shot_chunk(
+    d, rows, cols, same_id, not_junk, qcam, gcam, groups, repeats, seed, start, max_rank
+):
+    order, gstarts, gsizes = groups
+    n_rows = d.shape[0]
+    # valid items: not junk and not (same id and same camera)
+    valid = ~(same_id & (qcam[:, None] == gcam[None, :]))
+    valid &= not_junk[None, :]
+    has_match = np.bincount(rows, minlength=n_rows) > 0
+    hist = np.zeros(max_rank + 1)
+    ap_sum = 0.0
+    n_valid = int(has_match.sum())
+    if n_valid == 0:
+        return hist, 0.0, 0.0, 0
+    q_rows_all = np.flatnonzero(has_match)
+    # sub-blocks keep the random keys (repeats, rows, n_gallery) below ~2**24 values
+    block = max(1, 2**24 // (repeats * d.shape[1]))
+    for b in range(0, q_rows_all.shape[0], block):
+        q_rows = q_rows_all[b : b + block]
+        dv = d[q_rows][:, order]
+        valid_v = valid[q_rows][:, order]
+        same_v = same_id[q_rows][:, order]
+        keys = np.stack(
+            [single_shot_keys(seed, start + r, repeats, d.shape[1])[:, order] for r in q_rows],
+            axis=1,
+        )  # (repeats, rows, n_gallery)
+        for rep in range(repeats):
+            k = np.where(valid_v, keys[rep], np.inf)
+            group_min = np.minimum.reduceat(k, gstarts, axis=1)
+            chosen = (k == np.repeat(group_min, gsizes, axis=1)) & valid_v
+            match = chosen & same_v  # exactly one per row
+            match_d = np.where(match, dv, -np.inf).max(axis=1)
+            n_before = np.sum(chosen & ~same_v & (dv <= match_d[:, None]), axis=1)
+            rank = 1 + n_before
+            hist += np.bincount(np.minimum(rank, max_rank + 1) - 1, minlength=max_rank + 1)
+            ap_sum += float(np.sum(1.0 / rank))
+    # one match per query: AP = INP = 1 / rank
+    return hist / repeats, ap_sum / repeats, ap_sum / repeats, n_valid
