@@ -14,15 +14,23 @@ ENV_VAR = "EMBEDDING_NET_DATA"
 
 
 def data_root() -> Path:
-    """Return the root of the shared data (``$EMBEDDING_NET_DATA`` or ``<repo>/../shared/data``).
+    """Return the root of the shared data: ``$EMBEDDING_NET_DATA``, else ``../shared/data`` next
+    to the source checkout or to the working directory.
 
     The path is returned whether or not it exists; use :func:`sample_dir` to require a set.
     """
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "data"
+    # a source checkout (editable install), then the working directory's sibling folder
+    candidates = [
+        Path(__file__).resolve().parents[2].parent / "shared" / "data",
+        Path.cwd().resolve().parent / "shared" / "data",
+    ]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
 
 
 def sample_dir(*parts: str) -> Path:

@@ -1,0 +1,203 @@
+"""Data augmentation run inside tf.data, on uint8 image batches, on every Keras backend.
+
+:func:`augmentation_pipeline` chains Keras preprocessing layers (they run with TensorFlow ops
+inside ``tf.data`` whatever the Keras backend). Presets:
+
+* ``"reid"``: horizontal flip, pad 10 px (reflect) + random crop back to size, random erasing.
+* ``"faces"``: horizontal flip, small rotation / translation / zoom, colour jitter.
+* ``"signs"``: no flip (a flipped sign changes meaning), rotation, translation, zoom, colour jitter.
+* ``"default"``: flip, translation, brightness/contrast jitter, random erasing.
+* ``"flip"``: horizontal flip only (the cheapest useful pipeline).
+
+``randaugment=True`` adds Keras' ``RandAugment`` (2 ops, magnitude 0.5).
+:class:`AlbumentationsAdapter` wraps an ``albumentations.Compose`` (extra ``aug``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PRESETS = ("default", "reid", "faces", "signs", "flip")
+
+
+class AugmentationPipeline:
+    """Callable applying Keras preprocessing layers to uint8 images, returning uint8 images.
+
+    Args:
+        layers: Keras preprocessing layers (value range 0..255), applied in order with
+            ``training=True``.
+        pad: pixels of reflect padding added before the layers (used with a ``RandomCrop``).
+        name: preset name, for ``repr``.
+
+    Call:
+        images: uint8 tensor ``(batch, h, w, 3)`` or ``(h, w, 3)``.
+        Returns uint8 tensor of the same shape.
+    """
+
+    def __init__(self, layers: Sequence[keras.layers.Layer], pad: int = 0, name: str = "custom"):
+        self.layers = list(layers)
+        self.pad = int(pad)
+        self.name = name
+
+    def __repr__(self) -> str:
+        names = ", ".join(type(layer).__name__ for layer in self.layers)
+        return f"AugmentationPipeline({self.name!r}, pad={self.pad}, layers=[{names}])"
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(images)
+        unbatched = images.shape.rank == 3
+        if unbatched:
+            images = images[None]
+        x = tf.cast(images, tf.float32)
+        if self.pad:
+            p = self.pad
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+        for layer in self.layers:
+            x = layer(x, training=True)
+        x = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+        if images.shape[1] is not None:
+            x = tf.ensure_shape(x, [None, *images.shape[1:]])
+        return x[0] if unbatched else x
+
+
+def augmentation_pipeline(
+    preset: str = "default",
+    image_size: Sequence[int] | None = None,
+    seed: int | None = None,
+    randaugment: bool = False,
+    erasing_probability: float = 0.5,
+    pad: int = 10,
+) -> AugmentationPipeline:
+    """Build an augmentation pipeline for uint8 image batches (run it in ``tf.data.Dataset.map``).
+
+    Args:
+        preset: one of ``"default"``, ``"reid"``, ``"faces"``, ``"signs"``, ``"flip"``.
+        image_size: (height, width) of the images; required by presets that pad + crop
+            (``"reid"``).
+        seed: base seed; layer ``i`` gets ``seed + i``.
+        randaugment: append ``keras.layers.RandAugment``.
+        erasing_probability: probability an image gets a random-erased rectangle (reid, default).
+        pad: reflect padding (pixels) before the random crop of the reid preset.
+
+    Returns:
+        :class:`AugmentationPipeline`.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if not 0.0 <= erasing_probability <= 1.0:
+        raise ValueError(f"erasing_probability must be in [0, 1], got {erasing_probability}")
+    counter = iter(range(100))
+
+    def s():
+        return None if seed is None else seed + next(counter)
+
+    layers: list[keras.layers.Layer] = []
+    used_pad = 0
+    L = keras.layers
+    if preset == "flip":
+        layers = [L.RandomFlip("horizontal", seed=s())]
+    elif preset == "reid":
+        if image_size is None:
+            raise ValueError(
+                "image_size=(height, width) is required by the 'reid' preset (pad + crop)"
+            )
+        h, w = (int(v) for v in image_size)
+        used_pad = pad
+        layers = [L.RandomFlip("horizontal", seed=s())]
+        if pad:
+            layers.append(L.RandomCrop(h, w, seed=s()))
+        if erasing_probability:
+            layers.append(
+                L.RandomErasing(
+                    factor=erasing_probability, scale=(0.02, 0.33), value_range=(0, 255), seed=s()
+                )
+            )
+    elif preset == "faces":
+        layers = [
+            L.RandomFlip("horizontal", seed=s()),
+            L.RandomRotation(0.03, fill_mode="reflect", seed=s()),
+            L.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=s()),
+            L.RandomZoom(0.1, fill_mode="reflect", seed=s()),
+            L.RandomColorJitter(
+                value_range=(0, 255),
+                brightness_factor=0.2,
+                contrast_factor=0.2,
+                saturation_factor=(0.4, 0.6),
+                seed=s(),
+            ),
+        ]
+    elif preset == "signs":
+        layers = [
+            L.RandomRotation(0.04, fill_mode="nearest", seed=s()),
+            L.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=s()),
+            L.RandomZoom(0.15, fill_mode="nearest", seed=s()),
+            L.RandomColorJitter(
+                value_range=(0, 255), brightness_factor=0.3, contrast_factor=0.3, seed=s()
+            ),
+        ]
+    else:  # default
+        layers = [
+            L.RandomFlip("horizontal", seed=s()),
+            L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=s()),
+            L.RandomBrightness(0.2, value_range=(0, 255), seed=s()),
+            L.RandomContrast(0.2, value_range=(0, 255), seed=s()),
+        ]
+        if erasing_probability:
+            layers.append(
+                L.RandomErasing(factor=erasing_probability, value_range=(0, 255), seed=s())
+            )
+    if randaugment:
+        layers.append(L.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=s()))
+    return AugmentationPipeline(layers, pad=used_pad, name=preset)
+
+
+class AlbumentationsAdapter:
+    """Run an ``albumentations.Compose`` on uint8 image batches inside tf.data.
+
+    Needs the optional extra: ``pip install embedding-net[aug]``. The compose runs in Python
+    (``tf.numpy_function``), image by image; it must keep the image size (use ``A.Resize`` last
+    when it does not).
+
+    Args:
+        compose: an ``albumentations.Compose`` (any callable ``compose(image=array) -> {"image": array}``).
+
+    Call:
+        images: uint8 ``(batch, h, w, 3)`` or ``(h, w, 3)``; returns the same shape, uint8.
+    """
+
+    def __init__(self, compose: Callable):
+        if importlib.util.find_spec("albumentations") is None:
+            raise ImportError(
+                "AlbumentationsAdapter needs albumentations: pip install embedding-net[aug]"
+            )
+        if not callable(compose):
+            raise ValueError(f"compose must be an albumentations.Compose, got {compose!r}")
+        self.compose = compose
+
+    def _apply_numpy(self, images: np.ndarray) -> np.ndarray:
+        out = np.empty_like(images)
+        for i, image in enumerate(images):
+            result = np.asarray(self.compose(image=image)["image"])
+            if result.shape != image.shape:
+                raise ValueError(
+                    f"the albumentations compose changed the image shape {image.shape} -> "
+                    f"{result.shape}: end it with A.Resize(height, width)"
+                )
+            out[i] = np.clip(result, 0, 255).astype(np.uint8)
+        return out
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(images)
+        unbatched = images.shape.rank == 3
+        if unbatched:
+            images = images[None]
+        out = tf.numpy_function(
+            self._apply_numpy, [tf.cast(images, tf.uint8)], tf.uint8, stateful=True
+        )
+        out = tf.ensure_shape(out, images.shape)
+        return out[0] if unbatched else out

@@ -1,0 +1,337 @@
+"""Identity-balanced P x K batches: P identities, K images each, from files or TFRecord shards.
+
+The sampler draws *indices* with a seeded ``np.random.Generator`` from the labels (and cameras,
+tracklets) only; images are read on demand: from the files, or from the TFRecord shards by byte
+offset (:class:`~embedding_net.data.tfrecords.TFRecordIndex`). The dataset is never materialised.
+
+Rules:
+
+* every batch holds exactly ``P`` distinct identities and ``K`` images of each, in identity-major
+  order (``labels[k*K:(k+1)*K]`` are one identity), so the batch shape is static ``(P*K, ...)``;
+* identities are visited in a shuffled order that is renewed when all have been used (each
+  identity appears about equally often); the images of an identity are drawn without
+  replacement when it has at least ``K`` of them;
+* **an identity with fewer than K images is sampled with replacement** (its images repeat in the
+  batch; a one-image identity gives K copies of that image);
+* ``camera_aware``: the K images are drawn round-robin over the identity's cameras, so they come
+  from at least 2 cameras whenever the identity has 2 and ``K >= 2``;
+* ``tracklet_aware``: the K images are drawn round-robin over the identity's tracklets (and over
+  cameras first when ``camera_aware`` too), for video re-id (MARS);
+* the same seed gives the same batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from embedding_net.data.adapters import ImageRecord, encode_labels
+from embedding_net.data.images import (
+    NATIVE,
+    _validate_image_size,
+    check_images,
+    decode_resize,
+    read_image_file,
+)
+from embedding_net.data.tfrecords import TFRecordIndex, parse_example
+
+
+def _round_robin(groups: list[list[int]]) -> list[int]:
+    out = []
+    depth = max((len(g) for g in groups), default=0)
+    for d in range(depth):
+        for g in groups:
+            if d < len(g):
+                out.append(g[d])
+    return out
+
+
+class PKSampler:
+    """Draw index batches of P identities x K images.
+
+    Args:
+        P: identities per batch (>= 1).
+        K: images per identity (>= 1).
+        camera_aware: spread the K images over the identity's cameras.
+        tracklet_aware: spread the K images over the identity's tracklets.
+        seed: seed of the ``np.random.Generator``; the same seed gives the same batches.
+    """
+
+    def __init__(
+        self,
+        P: int,
+        K: int,
+        camera_aware: bool = False,
+        tracklet_aware: bool = False,
+        seed: int | None = None,
+    ):
+        if int(P) < 1:
+            raise ValueError(f"P must be >= 1, got {P}")
+        if int(K) < 1:
+            raise ValueError(f"K must be >= 1, got {K}")
+        self.P, self.K = int(P), int(K)
+        self.camera_aware = bool(camera_aware)
+        self.tracklet_aware = bool(tracklet_aware)
+        self.seed = seed
+
+    @property
+    def batch_size(self) -> int:
+        return self.P * self.K
+
+    def _groups(self, idx: np.ndarray, cameras, tracklets, rng) -> list[int]:
+        """Order the images of one identity: random, or round-robin over cameras/tracklets."""
+        idx = idx[rng.permutation(len(idx))]
+        if not (self.camera_aware or self.tracklet_aware):
+            return idx.tolist()
+
+        def split(ids: np.ndarray, keys: np.ndarray) -> list[np.ndarray]:
+            uniq = np.unique(keys)
+            groups = [ids[keys == k] for k in uniq]
+            return [groups[i] for i in rng.permutation(len(groups))]
+
+        if self.camera_aware:
+            cam_groups = split(idx, cameras[idx])
+            if self.tracklet_aware:
+                cam_groups = [
+                    np.asarray(_round_robin([g.tolist() for g in split(c, tracklets[c])]))
+                    for c in cam_groups
+                ]
+            return _round_robin([g.tolist() for g in cam_groups])
+        return _round_robin([g.tolist() for g in split(idx, tracklets[idx])])
+
+    def indices(
+        self,
+        labels: Sequence[int],
+        cameras: Sequence[int] | None = None,
+        tracklets: Sequence[int] | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Infinite iterator of int64 index arrays ``(P*K,)`` into ``labels``.
+
+        Args:
+            labels: int labels (n,).
+            cameras: int camera ids (n,), needed when ``camera_aware``.
+            tracklets: int tracklet ids (n,), needed when ``tracklet_aware``.
+        """
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or len(labels) == 0:
+            raise ValueError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
+        if self.camera_aware:
+            if cameras is None:
+                raise ValueError("camera_aware=True needs cameras (one camera id per image)")
+            cameras = np.asarray(cameras)
+            if cameras.shape != labels.shape:
+                raise ValueError(f"cameras must have shape {labels.shape}, got {cameras.shape}")
+        if self.tracklet_aware:
+            if tracklets is None:
+                raise ValueError("tracklet_aware=True needs tracklets (one tracklet id per image)")
+            tracklets = np.asarray(tracklets)
+            if tracklets.shape != labels.shape:
+                raise ValueError(f"tracklets must have shape {labels.shape}, got {tracklets.shape}")
+        classes, inverse = np.unique(labels, return_inverse=True)
+        if len(classes) < self.P:
+            raise ValueError(
+                f"P={self.P} identities per batch, but the data holds only {len(classes)} identities"
+            )
+        members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
+        # per-identity queue of images still to draw (without replacement until exhausted)
+        queues: list[list[int]] = [[] for _ in classes]
+        rng = np.random.default_rng(self.seed)
+        order: list[int] = []
+        while True:
+            if len(order) < self.P:
+                fresh = [c for c in rng.permutation(len(classes)).tolist() if c not in order]
+                order = order + fresh
+            chosen, order = order[: self.P], order[self.P :]
+            batch = []
+            for c in chosen:
+                idx = members[c]
+                if len(idx) < self.K:
+                    # fewer than K images: all of them, the rest drawn with replacement
+                    ordered = self._groups(idx, cameras, tracklets, rng)
+                    extra = rng.choice(idx, self.K - len(idx), replace=True).tolist()
+                    batch.extend(ordered + extra)
+                    continue
+                if len(queues[c]) < self.K:
+                    queues[c] = self._groups(idx, cameras, tracklets, rng)
+                batch.extend(queues[c][: self.K])
+                queues[c] = queues[c][self.K :]
+            yield np.asarray(batch, dtype=np.int64)
+
+    def _index_dataset(self, labels, cameras, tracklets, batches_per_epoch) -> tf.data.Dataset:
+        state: dict[str, Iterator] = {}
+
+        def gen():
+            it = state.setdefault("it", self.indices(labels, cameras, tracklets))
+            if batches_per_epoch is None:
+                yield from it
+            else:
+                for _ in range(batches_per_epoch):
+                    yield next(it)
+
+        return tf.data.Dataset.from_generator(
+            gen, output_signature=tf.TensorSpec((self.batch_size,), tf.int64)
+        )
+
+    def dataset(
+        self,
+        source: Any,
+        image_size: Sequence[int],
+        labels: Sequence[Any] | None = None,
+        cameras: Sequence[int] | None = None,
+        tracklets: Sequence[int] | None = None,
+        augment: Callable | None = None,
+        split: str = "train",
+        batches_per_epoch: int | str | None = "auto",
+        validate: bool = True,
+    ) -> tf.data.Dataset:
+        """A ``tf.data.Dataset`` of ``(uint8 images (P*K, h, w, 3), int32 labels (P*K,))``.
+
+        Args:
+            source: a folder written by ``write_tfrecords`` (or a
+                :class:`~embedding_net.data.tfrecords.TFRecordIndex`), a list of
+                ``ImageRecord`` / ``(path, label[, metadata])`` items, or a list of paths (then
+                ``labels`` is required).
+            image_size: (height, width).
+            labels, cameras, tracklets: per-path values for a list of paths (cameras/tracklets
+                are read from the records' metadata otherwise).
+            augment: callable on uint8 batches.
+            split: the TFRecord split to sample from.
+            batches_per_epoch: ``"auto"`` (``n_images // (P*K)``, at least 1), an int, or None
+                (infinite: give ``steps_per_epoch`` to ``fit``).
+            validate: for files, check them once and drop unreadable ones (counted, warned).
+
+        Returns:
+            ``tf.data.Dataset`` whose batches have the static shape ``(P*K, h, w, 3)``.
+        """
+        image_size = _validate_image_size(image_size)
+        n = self.batch_size
+        if isinstance(source, (str, os.PathLike, TFRecordIndex)):
+            index = (
+                source if isinstance(source, TFRecordIndex) else TFRecordIndex(Path(source), split)
+            )
+            labels_arr, cams, tracks = index.labels, index.cameras, index.tracklets
+            bpe = _batches_per_epoch(batches_per_epoch, len(labels_arr), n)
+            ds = self._index_dataset(labels_arr, cams, tracks, bpe)
+
+            def read(idx):
+                return index.fetch(idx), tf.gather(tf.constant(labels_arr), idx)
+
+            ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.unbatch().map(
+                lambda s, y: (decode_resize(parse_example(s)["image/encoded"], image_size), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        else:
+            paths, int_labels, cams, tracks = _records_arrays(source, labels, cameras, tracklets)
+            native = np.ones(len(paths), dtype=bool)
+            if validate:
+                check = check_images(paths)
+                kept = check.kept
+                native = np.asarray([k == NATIVE for k in check.kinds], dtype=bool)[kept]
+                paths = paths[kept]
+                int_labels = int_labels[kept]
+                cams = cams[kept] if cams is not None else None
+                tracks = tracks[kept] if tracks is not None else None
+                if len(paths) == 0:
+                    raise ValueError("pk_batches(source): no readable image")
+            bpe = _batches_per_epoch(batches_per_epoch, len(int_labels), n)
+            ds = self._index_dataset(int_labels, cams, tracks, bpe)
+            table = (tf.constant(paths), tf.constant(native), tf.constant(int_labels))
+            ds = ds.unbatch().map(
+                lambda i: (
+                    decode_resize(
+                        read_image_file(tf.gather(table[0], i), tf.gather(table[1], i)), image_size
+                    ),
+                    tf.gather(table[2], i),
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        ds = ds.batch(n, drop_remainder=True)
+        if augment is not None:
+            ds = ds.map(
+                lambda x, y: (augment(x), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _batches_per_epoch(value, n_images: int, batch: int) -> int | None:
+    if value is None:
+        return None
+    if value == "auto":
+        return max(1, n_images // batch)
+    if int(value) < 1:
+        raise ValueError(f"batches_per_epoch must be 'auto', None or >= 1, got {value!r}")
+    return int(value)
+
+
+def _records_arrays(source, labels, cameras, tracklets):
+    items = list(source)
+    if not items:
+        raise ValueError("source: no image given")
+    if labels is None:
+        recs = [
+            r
+            if isinstance(r, ImageRecord)
+            else ImageRecord(os.fspath(r[0]), r[1], dict(r[2]) if len(r) > 2 and r[2] else {})
+            for r in items
+        ]
+        paths = [r.path for r in recs]
+        labels = [r.label for r in recs]
+        if cameras is None and all("camera" in r.metadata for r in recs):
+            cameras = [r.metadata["camera"] for r in recs]
+        if tracklets is None and all(r.metadata.get("tracklet") is not None for r in recs):
+            tracklets = [r.metadata["tracklet"] for r in recs]
+    else:
+        paths = [os.fspath(p) for p in items]
+        if len(labels) != len(paths):
+            raise ValueError(f"labels must have one entry per path: {len(labels)} != {len(paths)}")
+    int_labels, _ = encode_labels(labels)
+    cams = None if cameras is None else np.asarray(cameras, dtype=np.int64)
+    tracks = None if tracklets is None else np.asarray(tracklets, dtype=np.int64)
+    return np.asarray(paths), int_labels, cams, tracks
+
+
+def pk_batches(
+    source: Any,
+    P: int,
+    K: int,
+    image_size: Sequence[int],
+    labels: Sequence[Any] | None = None,
+    cameras: Sequence[int] | None = None,
+    tracklets: Sequence[int] | None = None,
+    augment: Callable | None = None,
+    camera_aware: bool = False,
+    tracklet_aware: bool = False,
+    seed: int | None = None,
+    split: str = "train",
+    batches_per_epoch: int | str | None = "auto",
+    validate: bool = True,
+) -> tf.data.Dataset:
+    """P x K batches ``(uint8 images (P*K, h, w, 3), int32 labels (P*K,))``: see :class:`PKSampler`.
+
+    ``source`` is a TFRecord folder (streamed from the shards by byte offset), a list of
+    ``ImageRecord`` / ``(path, label[, metadata])`` items, or a list of paths with ``labels``.
+    Labels of in-memory sources are remapped to ``0..N-1`` (sorted distinct labels); TFRecord
+    labels are the manifest's.
+    """
+    sampler = PKSampler(P, K, camera_aware=camera_aware, tracklet_aware=tracklet_aware, seed=seed)
+    return sampler.dataset(
+        source,
+        image_size,
+        labels=labels,
+        cameras=cameras,
+        tracklets=tracklets,
+        augment=augment,
+        split=split,
+        batches_per_epoch=batches_per_epoch,
+        validate=validate,
+    )
