@@ -17,6 +17,7 @@ import sys
 # subcommand modules, in the order they are listed by --help
 SUBCOMMAND_MODULES = [
     "embedding_net.cli.demo",
+    "embedding_net.cli.tfrecord",
 ]
 
 
