@@ -134,6 +134,7 @@ def plot_tsne_interactive(
     thumbnail_size: int = 64,
     title: str | None = None,
     include_plotlyjs: bool | str = True,
+    max_iter: int = 1000,
 ):
     """Interactive t-SNE scatter: one trace (legend entry) per class; hover shows label, path, image.
 
@@ -146,7 +147,7 @@ def plot_tsne_interactive(
         class_names: sequence indexed by label or dict label -> name.
         path: when given, a standalone HTML page is written there (see
             :func:`save_interactive_html`).
-        perplexity, seed, pca_components: passed to :func:`tsne_embed`.
+        perplexity, seed, pca_components, max_iter: passed to :func:`tsne_embed`.
         points_2d: a precomputed (N, 2) projection to use instead of running t-SNE.
         thumbnail_size: longest side of the thumbnails in pixels.
         title: figure title.
@@ -186,7 +187,11 @@ def plot_tsne_interactive(
         thumbnails = [""] * num_points
     if points_2d is None:
         points_2d = tsne_embed(
-            points, perplexity=perplexity, seed=seed, pca_components=pca_components
+            points,
+            perplexity=perplexity,
+            seed=seed,
+            pca_components=pca_components,
+            max_iter=max_iter,
         )
     else:
         points_2d = check_embeddings(points_2d, "points_2d")

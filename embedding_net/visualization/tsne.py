@@ -129,8 +129,9 @@ def _class_index(labels: np.ndarray, class_names) -> tuple[np.ndarray, list[str]
             try:
                 names.append(str(class_names[int(value)]))
             except (IndexError, ValueError, TypeError) as error:
+                shown = value.item() if isinstance(value, np.generic) else value
                 raise ValueError(
-                    f"class_names has no entry for label {value!r} ({len(class_names)} names "
+                    f"class_names has no entry for label {shown!r} ({len(class_names)} names "
                     "given): pass a sequence indexed by label or a dict label -> name"
                 ) from error
     return inverse.reshape(-1), names
