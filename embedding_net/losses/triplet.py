@@ -1,0 +1,211 @@
+"""tensorflow-addons 0.23 triplet losses, number for number: semi-hard and hard.
+
+Drop-in replacements for ``tfa.losses.TripletSemiHardLoss`` / ``TripletHardLoss`` and their
+functions: same names, arguments, defaults and values (checked against reference numbers
+computed with tensorflow-addons 0.23). Two deliberate differences:
+
+- a batch without any positive pair returns ``0`` (tensorflow-addons: NaN) with a zero
+  gradient, so that a degenerate batch never poisons training;
+- ``soft=True`` uses a numerically stable softplus (tensorflow-addons' ``log1p(exp(x))``
+  overflows to ``inf`` for ``x > ~88.7``).
+
+The semi-hard negatives are found with row sorts in ``O(B^2 log B)`` (tensorflow-addons tiles a
+``(B^2, B)`` matrix; at ``B = 1024`` that is 4 GB). Both functions return a **scalar** (as
+tensorflow-addons), not a per-sample vector.
+
+Labels: Keras casts ``y_true`` to float32 before a loss runs; ids are cast back to int32, which
+is exact only below ``2**24``: remap class ids to ``0..N-1`` in the data pipeline.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from embedding_net.distances import angular_distance, get_distance, pairwise_distance
+from embedding_net.losses.base import MetricLoss, prepare_embeddings, register_loss
+from embedding_net.miners.base import (
+    count_less_equal,
+    label_masks,
+    masked_maximum,
+    masked_minimum,
+)
+
+_PACKAGE = "embedding_net"
+
+
+def tfa_distance_matrix(embeddings, distance_metric="L2"):
+    """tensorflow-addons' ``distance_metric`` dispatch, returning a ``(B, B)`` matrix in
+    "smaller is closer" order.
+
+    Args:
+        embeddings: float ``(B, D)``.
+        distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"``, any name of
+            :func:`~embedding_net.distances.get_distance`, a
+            :class:`~embedding_net.distances.Distance` (similarities are negated) or a callable
+            ``(B, D) -> (B, B)`` returning distances.
+    """
+    if isinstance(distance_metric, str) and distance_metric == "L2":
+        return pairwise_distance(embeddings, squared=False)
+    if isinstance(distance_metric, str) and distance_metric == "squared-L2":
+        return pairwise_distance(embeddings, squared=True)
+    if isinstance(distance_metric, str) and distance_metric == "angular":
+        return angular_distance(embeddings)
+    distance = get_distance(distance_metric)
+    return distance.to_distance(distance(embeddings))
+
+
+def semihard_negatives(pdist, negative_mask):
+    """tensorflow-addons' semi-hard negative of every (anchor, positive) pair, ``(B, B)``.
+
+    ``neg[a, p] = min {D[a, n] : n negative, D[a, n] > D[a, p]}`` when that set is non-empty,
+    otherwise ``masked_maximum(D[a], negatives)`` (the farthest negative; the row minimum when
+    ``a`` has no negative).
+
+    Args:
+        pdist: float ``(B, B)`` distances.
+        negative_mask: bool ``(B, B)``.
+
+    Returns:
+        Float ``(B, B)``.
+    """
+    n = ops.shape(pdist)[1]
+    counts, order = count_less_equal(pdist, negative_mask, pdist)
+    num_neg = ops.sum(ops.cast(negative_mask, "int32"), axis=1, keepdims=True)
+    has_outside = ops.less(counts, num_neg)
+    idx = ops.take_along_axis(order, ops.minimum(counts, n - 1), axis=1)
+    negatives_outside = ops.take_along_axis(pdist, idx, axis=1)
+    negatives_inside = masked_maximum(pdist, negative_mask)
+    return ops.where(has_outside, negatives_outside, negatives_inside)
+
+
+def triplet_semihard_loss(y_true, y_pred, margin: float = 1.0, distance_metric="L2"):
+    """Semi-hard triplet loss of tensorflow-addons 0.23 (FaceNet, Schroff et al. 2015).
+
+    ``L = sum_{(a,p)} max(margin + D_ap - D_an*(a,p), 0) / #(a,p)`` over ordered positive pairs
+    (same label, ``p != a``), where ``D_an*`` is the closest negative farther than ``D_ap``, or
+    the farthest negative of ``a`` when none is farther. Without any positive pair the loss is 0
+    (tensorflow-addons: NaN).
+
+    Args:
+        y_true: int labels ``(B,)`` (floats are rounded back to int32; exact below ``2**24``).
+        y_pred: float embeddings ``(B, D)``; float16/bfloat16 are computed in float32 and the
+            result cast back to the input dtype (as tensorflow-addons).
+        margin: the margin.
+        distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"`` (``1 - cos``), a
+            :class:`~embedding_net.distances.Distance` or a callable ``(B, D) -> (B, B)``.
+
+    Returns:
+        Scalar loss.
+    """
+    embeddings, dtype = prepare_embeddings(y_pred)
+    pdist = tfa_distance_matrix(embeddings, distance_metric)
+    positive, negative = label_masks(y_true)
+    semi_hard = semihard_negatives(pdist, negative)
+    loss_mat = margin + pdist - semi_hard
+    mask_positives = ops.cast(positive, pdist.dtype)
+    num_positives = ops.sum(mask_positives)
+    total = ops.sum(ops.maximum(loss_mat * mask_positives, 0.0))
+    loss = total / ops.maximum(num_positives, 1.0)
+    return ops.cast(loss, dtype)
+
+
+def triplet_hard_loss(
+    y_true, y_pred, margin: float = 1.0, soft: bool = False, distance_metric="L2"
+):
+    """Batch-hard triplet loss of tensorflow-addons 0.23 (Hermans et al. 2017).
+
+    Per anchor ``hp = max_p D_ap`` and ``hn = min_n D_an`` (tensorflow-addons' masked helpers:
+    ``hp`` is the row minimum without a positive, ``hn`` the row maximum without a negative);
+    ``l_a = max(hp - hn + margin, 0)``, or ``softplus(hp - hn)`` with ``soft=True`` (the margin
+    is then ignored). ``L = mean_a l_a`` over **all** ``B`` anchors.
+
+    Args:
+        y_true: int labels ``(B,)``.
+        y_pred: float embeddings ``(B, D)``.
+        margin: the margin (ignored when ``soft``).
+        soft: soft-margin variant, computed stably (tensorflow-addons overflows to inf).
+        distance_metric: see :func:`triplet_semihard_loss`.
+
+    Returns:
+        Scalar loss.
+    """
+    embeddings, dtype = prepare_embeddings(y_pred)
+    pdist = tfa_distance_matrix(embeddings, distance_metric)
+    positive, negative = label_masks(y_true)
+    hardest_positive = masked_maximum(pdist, positive)
+    hardest_negative = masked_minimum(pdist, negative)
+    if soft:
+        per_anchor = ops.softplus(hardest_positive - hardest_negative)
+    else:
+        per_anchor = ops.maximum(hardest_positive - hardest_negative + margin, 0.0)
+    return ops.cast(ops.mean(per_anchor), dtype)
+
+
+@register_loss("triplet-semihard")
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TripletSemiHardLoss(MetricLoss):
+    """Class of :func:`triplet_semihard_loss` (``tfa.losses.TripletSemiHardLoss``).
+
+    Call as ``loss(labels (B,), embeddings (B, D))``; returns a scalar.
+
+    Args:
+        margin: the margin.
+        distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"``, a Distance or a callable.
+        name: loss name.
+        reduction: Keras reduction (the value is already a scalar).
+        dtype: Keras loss dtype (computation is float32 anyway).
+    """
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        distance_metric="L2",
+        name: str = "triplet_semihard_loss",
+        reduction: str = "sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(
+            triplet_semihard_loss,
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            margin=float(margin),
+            distance_metric=distance_metric,
+        )
+
+
+@register_loss("triplet-hard")
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class TripletHardLoss(MetricLoss):
+    """Class of :func:`triplet_hard_loss` (``tfa.losses.TripletHardLoss``).
+
+    Call as ``loss(labels (B,), embeddings (B, D))``; returns a scalar.
+
+    Args:
+        margin: the margin (ignored when ``soft``).
+        soft: soft-margin variant.
+        distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"``, a Distance or a callable.
+        name: loss name.
+        reduction: Keras reduction (the value is already a scalar).
+        dtype: Keras loss dtype.
+    """
+
+    def __init__(
+        self,
+        margin: float = 1.0,
+        soft: bool = False,
+        distance_metric="L2",
+        name: str = "triplet_hard_loss",
+        reduction: str = "sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(
+            triplet_hard_loss,
+            name=name,
+            reduction=reduction,
+            dtype=dtype,
+            margin=float(margin),
+            soft=bool(soft),
+            distance_metric=distance_metric,
+        )
