@@ -133,18 +133,17 @@ class DistanceChunks:
         else:
             self.queries = queries.astype(dtype, copy=False)
             self.references = references.astype(dtype, copy=False)
-            self.ref_sq = np.sum(self.references * self.references, axis=1)
-        self.ref_t = np.ascontiguousarray(self.references.T)
+            self.ref_sq = np.einsum("ij,ij->i", self.references, self.references)
 
     def block(self, start: int, stop: int) -> np.ndarray:
         q = self.queries[start:stop]
-        d = q @ self.ref_t
+        d = q @ self.references.T
         if self.distance == "cosine":
             np.subtract(1.0, d, out=d)
             return d
         d *= -2.0
         d += self.ref_sq[None, :]
-        d += np.sum(q * q, axis=1)[:, None]
+        d += np.einsum("ij,ij->i", q, q)[:, None]
         np.maximum(d, 0.0, out=d)
         if not self.squared:
             np.sqrt(d, out=d)
