@@ -1,0 +1,60 @@
+"""Center loss (Wen et al., ECCV 2016): pulls each embedding towards its class centre."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from embedding_net.losses._modern_common import float32, int_labels
+from embedding_net.losses.parametric import ParametricLoss
+
+
+def center_loss(labels, embeddings, centers):
+    """Center loss, one value per sample::
+
+        L_i = 1/2 * |x_i - c_{y_i}|^2
+
+    The centres are ordinary trainable weights here (updated by the model's optimizer,
+    gradient ``c - x``), not the paper's separate moving-average rule. Use it next to a
+    discriminative loss (softmax / identity head): alone it collapses all embeddings.
+
+    Args:
+        labels: int tensor ``(batch,)`` in ``[0, C)``.
+        embeddings: float tensor ``(batch, dim)``; computed in float32.
+        centers: float tensor ``(C, dim)``.
+
+    Returns:
+        float32 tensor ``(batch,)``.
+    """
+    labels = int_labels(labels)
+    own_center = ops.take(float32(centers), labels, axis=0)
+    return 0.5 * ops.sum(ops.square(float32(embeddings) - own_center), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="embedding_net")
+class CenterLoss(ParametricLoss):
+    """Center loss with its own class centres (initialised at 0); see :func:`center_loss`.
+
+    Call: ``loss(labels (batch,), embeddings (batch, dim))``.
+    """
+
+    fn = staticmethod(center_loss)
+    layer_initializer = "zeros"
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int | None = None,
+        initializer=None,
+        reduction="sum_over_batch_size",
+        name: str = "center_loss",
+        dtype=None,
+    ):
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            initializer=initializer,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+        )
