@@ -1,0 +1,179 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from embedding_net.layers import ImagePreprocessing
+from embedding_net.losses import TripletSemiHardLoss
+from embedding_net.models import BaseNetwork, available_backbones, build_backbone, simple_cnn
+from tests.models.helpers import class_images
+
+
+def small_net(**kwargs):
+    kwargs.setdefault("embedding_dim", 8)
+    kwargs.setdefault("input_shape", (16, 16, 3))
+    return BaseNetwork("simple_cnn", **kwargs)
+
+
+def test_encode_shapes_and_unit_norm():
+    net = small_net()
+    images, _ = class_images(per_class=3)
+    emb = net.encode(images)
+    assert emb.shape == (len(images), 8) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    # uint8 and float inputs of the same pixels give the same embeddings
+    np.testing.assert_allclose(net.encode(images.astype("float32")), emb, atol=1e-6)
+    # a single image is accepted and batched
+    np.testing.assert_allclose(net.encode(images[0]), emb[:1], atol=1e-6)
+    assert net.encode(images[:0]).shape == (0, 8)
+
+
+def test_encode_tf_data_matches_array():
+    import tensorflow as tf
+
+    net = small_net()
+    images, labels = class_images(per_class=3)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(5)
+    np.testing.assert_allclose(net.encode(ds), net.encode(images), atol=1e-5)
+
+
+def test_without_normalization_and_options():
+    net = small_net(normalize=False, pooling="gem", dropout=0.2, neck="bnneck")
+    emb = net.encode(class_images(per_class=2)[0])
+    assert not np.allclose(np.linalg.norm(emb, axis=1), 1.0)
+    assert net.get_layer("neck").center is False
+    no_head = small_net(embedding_dim=None, pooling="max")
+    assert no_head.embedding_dim == 256  # simple_cnn's last block width
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"pooling": "sum"}, "pooling"),
+        ({"neck": "ln"}, "neck"),
+        ({"embedding_dim": 0}, "embedding_dim"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"input_shape": (16, 16)}, "input_shape"),
+        ({"weights": "imagenet"}, "no ImageNet weights"),
+        ({"weights": "/nonexistent/file.weights.h5"}, "no such file"),
+        ({"preprocessing": "bgr"}, "preprocessing"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        small_net(**kwargs)
+
+
+def test_unknown_backbone_lists_names():
+    with pytest.raises(ValueError, match="mobilenet_v3_small"):
+        BaseNetwork("resnet1000", input_shape=(32, 32, 3))
+    with pytest.raises(ValueError, match="needs height and width"):
+        BaseNetwork("inception_resnet_v2", input_shape=(32, 32, 3))
+    with pytest.raises(ValueError, match="3 channels"):
+        BaseNetwork("resnet50", input_shape=(32, 32, 1))
+
+
+def test_encode_rejects_wrong_shapes():
+    net = small_net()
+    with pytest.raises(ValueError, match=r"\(n, 16, 16, 3\)"):
+        net.encode(np.zeros((2, 16, 16, 1), np.uint8))
+    with pytest.raises(ValueError, match=r"\(n, 16, 16, 3\)"):
+        net.encode(np.zeros((16, 16), np.uint8))
+    with pytest.raises(ValueError):
+        net(np.zeros((2, 16, 16, 4), np.float32))
+
+
+@pytest.mark.parametrize(
+    "mode, reference",
+    [
+        ("caffe", "resnet50"),
+        ("torch", "torch"),
+        ("tf", "tf"),
+    ],
+)
+def test_preprocessing_matches_keras_applications(mode, reference):
+    from keras.applications import imagenet_utils, resnet50
+
+    x = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    if reference == "resnet50":
+        expected = resnet50.preprocess_input(x.copy())
+    else:
+        expected = imagenet_utils.preprocess_input(x.copy(), mode=reference)
+    got = keras.ops.convert_to_numpy(ImagePreprocessing(mode)(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in available_backbones() if n != "simple_cnn"])
+def test_every_named_backbone_builds_and_encodes(name):
+    size = 75 if name == "inception_resnet_v2" else 32
+    net = BaseNetwork(name, embedding_dim=8, input_shape=(size, size, 3))
+    images = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    emb = net.encode(images)
+    assert emb.shape == (2, 8) and np.isfinite(emb).all()
+    assert net.get_config()["backbone"] == name
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    source, _ = build_backbone("simple_cnn", (16, 16, 3))
+    path = os.fspath(tmp_path / "backbone.weights.h5")
+    source.save_weights(path)
+    net = small_net(weights=path)
+    for a, b in zip(source.get_weights(), net.backbone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # a loaded model never re-reads the weights file: it keeps its own saved weights
+    assert net.get_config()["weights"] == path
+    assert BaseNetwork.from_config(net.get_config()) is not None
+
+
+@pytest.mark.slow
+def test_mobilenet_local_weights_transfer(tmp_path):
+    source, _ = build_backbone("mobilenet_v3_small", (32, 32, 3))
+    path = os.fspath(tmp_path / "mnv3.weights.h5")
+    source.save_weights(path)
+    net = BaseNetwork("mobilenet_v3_small", embedding_dim=8, input_shape=(32, 32, 3), weights=path)
+    for a, b in zip(source.get_weights(), net.backbone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_freeze_keeps_backbone_and_batchnorm_fixed():
+    images, labels = class_images(per_class=8)
+    net = small_net(freeze_backbone=True)
+    before = [w.copy() for w in net.backbone.get_weights()]
+    assert all(not w.trainable for w in net.backbone.weights)
+    net.compile(optimizer=keras.optimizers.Adam(1e-2), loss=TripletSemiHardLoss())
+    net.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+    for a, b in zip(before, net.backbone.get_weights()):
+        np.testing.assert_array_equal(a, b)  # incl. BatchNorm moving statistics
+    net.unfreeze_backbone()
+    trainable = {w.path for w in net.backbone.trainable_weights}
+    assert any("conv" in p for p in trainable) and not any("_bn" in p for p in trainable)
+
+
+def test_fit_with_in_batch_loss_lowers_loss():
+    images, labels = class_images(num_classes=4, per_class=16)
+    net = small_net()
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=TripletSemiHardLoss(margin=0.5))
+    history = net.fit(images, labels, batch_size=32, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_custom_keras_backbone_round_trip(tmp_path):
+    backbone = keras.Sequential(
+        [keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, name="c")], name="tiny"
+    )
+    net = BaseNetwork(backbone, embedding_dim=6, input_shape=(16, 16, 3))
+    images, _ = class_images(per_class=2)
+    expected = net.encode(images)
+    path = tmp_path / "custom.keras"
+    net.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is BaseNetwork
+    np.testing.assert_allclose(loaded.encode(images), expected, atol=1e-6)
+
+
+def test_custom_backbone_rejects_weights_argument():
+    with pytest.raises(ValueError, match="weights="):
+        BaseNetwork(simple_cnn((16, 16, 3)), input_shape=(16, 16, 3), weights="imagenet")
