@@ -68,11 +68,13 @@ def test_html_has_one_trace_per_class_thumbnails_labels_and_paths(tmp_path):
     assert [trace["name"] for trace in traces] == list(names.values())
     page_paths = sorted(row[2] for trace in traces for row in trace["customdata"])
     assert page_paths == paths
-    uris = URI.findall(page)
-    assert len(uris) == 7
-    # each point's customdata holds its own thumbnail: decode and compare with its colour
-    for trace in figure.data:
-        for index, uri, point_path in trace.customdata:
+    page_uris = [row[1] for trace in traces for row in trace["customdata"]]
+    assert len(page_uris) == 7 and all(
+        uri.startswith("data:image/png;base64,") for uri in page_uris
+    )
+    # each point's customdata in the page holds its own thumbnail: decode and compare with its colour
+    for trace in traces:
+        for index, uri, point_path in trace["customdata"]:
             thumb = _decode(uri)
             assert thumb.shape == (16, 16, 3)
             np.testing.assert_array_equal(thumb[8, 8], colours[index])

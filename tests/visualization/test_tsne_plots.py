@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from viz_png_checks import load_png
 
 from embedding_net.visualization import class_styles, plot_tsne, tsne_embed
+from tests.visualization.png_checks import load_png
 
 
 def _blobs(num_classes: int, per_class: int, dim: int = 16, seed: int = 0):
