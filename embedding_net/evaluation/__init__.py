@@ -4,8 +4,11 @@ Every function accepts numpy arrays or backend tensors and returns plain Python 
 """
 
 from embedding_net.evaluation.reid import reid_metrics, reid_metrics_from_distances
+from embedding_net.evaluation.verification import best_threshold, verification_metrics
 
 __all__ = [
+    "best_threshold",
+    "verification_metrics",
     "reid_metrics",
     "reid_metrics_from_distances",
 ]

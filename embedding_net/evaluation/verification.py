@@ -1,0 +1,190 @@
+"""Pair verification metrics (LFW protocol): k-fold accuracy, ROC AUC, EER, TAR@FAR, F1.
+
+LFW protocol (Huang et al. 2007, "unrestricted" view 2): the pairs are split into
+``n_folds`` contiguous blocks in pairs-file order; for each fold the decision threshold is
+chosen on the other folds only and accuracy is measured on the held-out fold. The reported
+accuracy is the mean (and std) of the fold accuracies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedding_net.evaluation._inputs import check_positive_int, to_numpy
+
+__all__ = ["best_threshold", "verification_metrics"]
+
+DEFAULT_FAR_LEVELS = (1e-3, 1e-2)
+
+
+def _check_pairs(scores, is_same):
+    s = to_numpy(scores, "scores")
+    if s.ndim == 2 and s.shape[1] == 1:
+        s = s[:, 0]
+    if s.ndim != 1:
+        raise ValueError(f"`scores` must be 1-D (n_pairs,), got shape {s.shape}.")
+    if s.shape[0] == 0:
+        raise ValueError("`scores` is empty; at least one pair is needed.")
+    s = s.astype(np.float64)
+    if not np.all(np.isfinite(s)):
+        raise ValueError("`scores` contains NaN or infinite values.")
+    y = to_numpy(is_same, "is_same")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.shape != s.shape:
+        raise ValueError(f"`is_same` must have shape {s.shape} like `scores`, got {y.shape}.")
+    if y.dtype != bool:
+        if y.dtype.kind not in "iuf" or not np.all((y == 0) | (y == 1)):
+            raise ValueError("`is_same` must hold booleans or 0/1 values.")
+        y = y.astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("`is_same` must contain both matching (1) and non-matching (0) pairs.")
+    return s, y
+
+
+def best_threshold(similarities, is_same) -> float:
+    """Threshold maximising accuracy of ``similarity >= threshold`` on the given pairs.
+
+    Candidates are the midpoints between consecutive distinct similarities plus one value
+    below the minimum and one above the maximum (every distinct decision is reachable). When
+    several candidates reach the best accuracy, the middle one (by position) is returned.
+
+    Args:
+        similarities: float array (n,), higher = more similar.
+        is_same: bool array (n,).
+
+    Returns:
+        The threshold (float).
+    """
+    s = np.asarray(similarities, dtype=np.float64)
+    y = np.asarray(is_same, dtype=bool)
+    uniq = np.unique(s)
+    candidates = np.concatenate([[uniq[0] - 1.0], (uniq[:-1] + uniq[1:]) / 2.0, [uniq[-1] + 1.0]])
+    same = np.sort(s[y])
+    diff = np.sort(s[~y])
+    true_accept = same.shape[0] - np.searchsorted(same, candidates, side="left")
+    true_reject = np.searchsorted(diff, candidates, side="left")
+    correct = true_accept + true_reject
+    best = np.flatnonzero(correct == correct.max())
+    return float(candidates[best[best.shape[0] // 2]])
+
+
+def _f1(pred, y) -> float:
+    tp = np.sum(pred & y)
+    fp = np.sum(pred & ~y)
+    fn = np.sum(~pred & y)
+    denominator = 2 * tp + fp + fn
+    return float(2 * tp / denominator) if denominator else 0.0
+
+
+def _roc(s, y):
+    """ROC points for ``s >= t`` at every distinct threshold, from (0, 0) to (1, 1)."""
+    order = np.argsort(-s, kind="stable")
+    s_sorted = s[order]
+    y_sorted = y[order]
+    # last index of each block of equal scores
+    ends = np.concatenate([np.flatnonzero(s_sorted[1:] != s_sorted[:-1]), [s.shape[0] - 1]])
+    tp = np.cumsum(y_sorted)[ends]
+    fp = np.cumsum(~y_sorted)[ends]
+    tpr = np.concatenate([[0.0], tp / y.sum()])
+    fpr = np.concatenate([[0.0], fp / (~y).sum()])
+    return fpr, tpr
+
+
+def _eer(fpr, tpr) -> float:
+    """Equal error rate: where FPR = FNR on the linearly interpolated ROC curve."""
+    gap = (1.0 - tpr) - fpr  # decreasing from 1 to -1
+    i = int(np.flatnonzero(gap <= 0)[0])
+    if i == 0 or gap[i] == 0:
+        return float(fpr[i])
+    t = gap[i - 1] / (gap[i - 1] - gap[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def verification_metrics(
+    scores,
+    is_same,
+    n_folds: int = 10,
+    higher_is_similar: bool = True,
+    threshold: float | None = None,
+    far_levels=DEFAULT_FAR_LEVELS,
+) -> dict:
+    """Verification metrics of scored pairs with the LFW k-fold protocol.
+
+    Args:
+        scores: float array (n_pairs,), a similarity (``higher_is_similar=True``, e.g. cosine
+            similarity) or a distance (``higher_is_similar=False``), in pairs-file order.
+        is_same: bool or 0/1 array (n_pairs,), True for matching pairs.
+        n_folds: number of contiguous folds (LFW: 10). Fold ``i`` holds pairs
+            ``np.array_split(range(n_pairs), n_folds)[i]``, like ``KFold(shuffle=False)``.
+        higher_is_similar: direction of ``scores``.
+        threshold: optional fixed threshold (in ``scores`` units) at which ``f1_at_threshold``
+            and ``accuracy_at_threshold`` are also reported on all pairs.
+        far_levels: false accept rates at which the true accept rate is reported.
+
+    Returns:
+        dict with
+        ``accuracy`` / ``accuracy_std``: mean / std of the held-out fold accuracies;
+        ``threshold``: mean of the fold thresholds (in ``scores`` units);
+        ``fold_thresholds``, ``fold_accuracies``: per fold lists;
+        ``auc``: ROC area (ties count 1/2); ``eer``: equal error rate (interpolated ROC);
+        ``tar_at_far``: ``{far: largest TPR whose FPR <= far}`` over all pairs;
+        ``f1``: F1 of the pooled held-out predictions, each pair judged with its own fold's
+        threshold; and, when ``threshold`` is given, ``f1_at_threshold`` and
+        ``accuracy_at_threshold``. A pair is predicted "same" when ``score >= threshold``
+        (similarity) or ``score <= threshold`` (distance).
+
+    Raises:
+        ValueError: for empty / NaN scores, mismatched shapes, a single pair class, or
+            ``n_folds`` outside ``[2, n_pairs]``.
+    """
+    s, y = _check_pairs(scores, is_same)
+    n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+    if n_folds > s.shape[0]:
+        raise ValueError(
+            f"`n_folds` ({n_folds}) is larger than the number of pairs ({s.shape[0]})."
+        )
+    sign = 1.0 if higher_is_similar else -1.0
+    sim = sign * s
+
+    folds = np.array_split(np.arange(s.shape[0]), n_folds)
+    fold_thresholds, fold_accuracies = [], []
+    pred = np.zeros(s.shape[0], dtype=bool)
+    for test in folds:
+        train = np.ones(s.shape[0], dtype=bool)
+        train[test] = False
+        t = best_threshold(sim[train], y[train])
+        pred[test] = sim[test] >= t
+        fold_thresholds.append(sign * t)
+        fold_accuracies.append(float(np.mean(pred[test] == y[test])))
+
+    fpr, tpr = _roc(sim, y)
+    n_same, n_diff = int(y.sum()), int((~y).sum())
+    # AUC by the rank statistic (Mann-Whitney), ties counted 1/2
+    order = np.argsort(sim, kind="stable")
+    ranks = np.empty(s.shape[0])
+    sorted_sim = sim[order]
+    _, first, counts = np.unique(sorted_sim, return_index=True, return_counts=True)
+    average_rank = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average_rank, counts)
+    auc = (ranks[y].sum() - n_same * (n_same + 1) / 2.0) / (n_same * n_diff)
+
+    result = {
+        "accuracy": float(np.mean(fold_accuracies)),
+        "accuracy_std": float(np.std(fold_accuracies)),
+        "threshold": float(np.mean(fold_thresholds)),
+        "fold_thresholds": [float(t) for t in fold_thresholds],
+        "fold_accuracies": fold_accuracies,
+        "auc": float(auc),
+        "eer": _eer(fpr, tpr),
+        "tar_at_far": {float(far): float(tpr[fpr <= far].max()) for far in far_levels},
+        "f1": _f1(pred, y),
+    }
+    if threshold is not None:
+        threshold = float(threshold)
+        if not np.isfinite(threshold):
+            raise ValueError(f"`threshold` must be finite, got {threshold}.")
+        fixed = sim >= sign * threshold
+        result["f1_at_threshold"] = _f1(fixed, y)
+        result["accuracy_at_threshold"] = float(np.mean(fixed == y))
+    return result
