@@ -357,9 +357,10 @@ def list_reid_images(
     * ``"market"`` (also ``"duke"``): ``0001_c1s1_000151_00.jpg`` -> pid 1, camera 1, sequence
       1, frame 151, box 0 (no tracklet). Pid ``-1`` (junk) and ``0`` (distractors) are dropped
       unless ``keep_junk`` / ``keep_distractors``.
-    * ``"cuhk03"``: ``0005_c1_00.jpg`` -> pid 5, camera 1, shot 0.
-    * ``"mars"``: ``0001C1T0001F001.jpg`` -> pid 1, camera 1, tracklet 1, frame 1; MARS' pid
-      ``00-1`` junk folders and pid 0 distractors follow the same two flags.
+    * ``"cuhk03"``: ``0005_c1_00.jpg`` -> pid 5, camera 1, shot 0 (pid 0 is a real identity).
+    * ``"mars"``: ``0001C1T0001F001.jpg`` -> pid 1, camera 1, tracklet 1, frame 1; pid 0
+      (distractors) follows ``keep_distractors`` (MARS' ``00-1`` junk names do not parse and
+      are reported as not matching).
 
     Returns:
         list of :class:`ImageRecord`, label = int pid, metadata holds the parsed fields.
@@ -381,7 +382,9 @@ def list_reid_images(
                 unmatched.append(str(path))
                 continue
             pid = meta["pid"]
-            if (pid < 0 and not keep_junk) or (pid == 0 and not keep_distractors):
+            if naming != "cuhk03" and (
+                (pid < 0 and not keep_junk) or (pid == 0 and not keep_distractors)
+            ):
                 dropped += 1
                 continue
             records.append(ImageRecord(str(path), pid, meta))
