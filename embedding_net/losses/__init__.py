@@ -7,15 +7,67 @@
 """
 
 from embedding_net.losses.base import MetricLoss, available_losses, get, register_loss
+from embedding_net.losses.batch_triplet import (
+    BatchAllTripletLoss,
+    BatchHardTripletLoss,
+    batch_all_triplet_loss,
+    batch_hard_triplet_loss,
+    batch_triplet_loss,
+)
+from embedding_net.losses.center import CenterLoss, center_loss
+from embedding_net.losses.circle import CircleLoss, circle_loss
 from embedding_net.losses.contrastive import ContrastiveLoss, contrastive_loss
+from embedding_net.losses.identity import IdentityCrossEntropy, identity_cross_entropy
+from embedding_net.losses.lifted import (
+    GeneralizedLiftedStructureLoss,
+    LiftedStructureLoss,
+    generalized_lifted_structure_loss,
+    lifted_structure_loss,
+)
+from embedding_net.losses.margin_softmax import (
+    ArcFaceLoss,
+    CosFaceLoss,
+    SubCenterArcFaceLoss,
+    arcface_loss,
+    cosface_loss,
+)
+from embedding_net.losses.multi_similarity import MultiSimilarityLoss, multi_similarity_loss
+from embedding_net.losses.npairs import (
+    InfoNCELoss,
+    NPairsLoss,
+    NTXentLoss,
+    info_nce_loss,
+    npairs_loss,
+    ntxent_loss,
+)
+from embedding_net.losses.parametric import (
+    LossParameters,
+    LossParametersMixin,
+    ParametricLoss,
+    attach_loss_parameters,
+)
+from embedding_net.losses.proxy import (
+    ProxyAnchorLoss,
+    ProxyNCALoss,
+    proxy_anchor_loss,
+    proxy_nca_loss,
+)
+from embedding_net.losses.softtriple import SoftTripleLoss, softtriple_loss
+from embedding_net.losses.supcon import SupervisedContrastiveLoss, supervised_contrastive_loss
 from embedding_net.losses.triplet import (
     TripletHardLoss,
     TripletSemiHardLoss,
     triplet_hard_loss,
     triplet_semihard_loss,
 )
+from embedding_net.losses.xbm import CrossBatchMemory, XBMLoss
 
 __all__ = [
+    "BatchAllTripletLoss",
+    "BatchHardTripletLoss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "batch_triplet_loss",
     "ContrastiveLoss",
     "MetricLoss",
     "TripletHardLoss",
@@ -26,4 +78,45 @@ __all__ = [
     "register_loss",
     "triplet_hard_loss",
     "triplet_semihard_loss",
+]
+
+# modern family
+__all__ += [
+    "ArcFaceLoss",
+    "CenterLoss",
+    "CircleLoss",
+    "CosFaceLoss",
+    "CrossBatchMemory",
+    "GeneralizedLiftedStructureLoss",
+    "IdentityCrossEntropy",
+    "InfoNCELoss",
+    "LiftedStructureLoss",
+    "LossParameters",
+    "LossParametersMixin",
+    "MultiSimilarityLoss",
+    "NPairsLoss",
+    "NTXentLoss",
+    "ParametricLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
+    "SoftTripleLoss",
+    "SubCenterArcFaceLoss",
+    "SupervisedContrastiveLoss",
+    "XBMLoss",
+    "arcface_loss",
+    "attach_loss_parameters",
+    "center_loss",
+    "circle_loss",
+    "cosface_loss",
+    "generalized_lifted_structure_loss",
+    "identity_cross_entropy",
+    "info_nce_loss",
+    "lifted_structure_loss",
+    "multi_similarity_loss",
+    "npairs_loss",
+    "ntxent_loss",
+    "proxy_anchor_loss",
+    "proxy_nca_loss",
+    "softtriple_loss",
+    "supervised_contrastive_loss",
 ]

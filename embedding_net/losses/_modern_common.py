@@ -10,8 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-_SIMILARITY_NAMES = ("cosine", "dot")
-_DISTANCE_NAMES = ("L2", "euclidean", "squared-L2", "squared_euclidean", "angular")
+from embedding_net.distances import deserialize_distance, get_distance, serialize_distance
 
 
 def int_labels(labels):
@@ -94,78 +93,65 @@ def safe_sqrt(x):
     return ops.where(positive, ops.sqrt(ops.where(positive, x, ops.ones_like(x))), 0.0)
 
 
-def _builtin_matrix(name: str, x, y):
-    if name in ("cosine", "angular"):
-        sim = ops.matmul(l2_normalize(x), ops.transpose(l2_normalize(y)))
-        return sim if name == "cosine" else ops.maximum(1.0 - sim, 0.0)
-    if name == "dot":
-        return ops.matmul(x, ops.transpose(y))
-    d2 = (
-        ops.expand_dims(ops.sum(ops.square(x), axis=1), 1)
-        + ops.expand_dims(ops.sum(ops.square(y), axis=1), 0)
-        - 2.0 * ops.matmul(x, ops.transpose(y))
-    )
-    d2 = ops.maximum(d2, 0.0)
-    return d2 if name in ("squared-L2", "squared_euclidean") else safe_sqrt(d2)
-
-
 def check_distance(distance, argument: str = "distance"):
-    """Validate a ``distance=`` argument early (string names are checked here)."""
-    if distance is None or callable(distance):
+    """Validate a ``distance=`` argument early; returns it unchanged (names stay names).
+
+    Accepted: ``"dot"`` (un-normalised dot product, a similarity), every name of
+    :func:`embedding_net.distances.get_distance` (``"L2"``, ``"squared-L2"``, ``"angular"``,
+    ``"cosine"``, ...), a ``Distance`` object, a callable or a serialised ``Distance``.
+    """
+    if distance == "dot" or callable(distance):
         return distance
-    if isinstance(distance, str) and distance in _SIMILARITY_NAMES + _DISTANCE_NAMES:
-        return distance
-    if isinstance(distance, str):
-        try:
-            from embedding_net.distances import get_distance
-        except ImportError:
-            get_distance = None
-        if get_distance is not None:
-            return get_distance(distance)
-    raise ValueError(
-        f"`{argument}` must be one of {list(_SIMILARITY_NAMES + _DISTANCE_NAMES)}, a Distance "
-        f"object or a callable (x, y) -> matrix; got {distance!r}"
-    )
+    try:
+        get_distance(distance)
+    except ValueError as error:
+        raise ValueError(f"`{argument}`: {error} (or 'dot')") from None
+    return deserialize_distance(distance)
 
 
-def pairwise_matrix(distance, x, y):
-    """Similarity or distance matrix ``(n, m)`` between ``x (n, D)`` and ``y (m, D)``.
+def pairwise_matrix(distance, x, y=None):
+    """Similarity or distance matrix between ``x (n, D)`` and ``y (m, D)`` (or ``x`` itself).
 
     Args:
-        distance: ``"cosine"`` or ``"dot"`` (similarities), ``"L2"``/``"euclidean"``,
-            ``"squared-L2"``, ``"angular"`` (``1 - cosine``; distances), an
-            ``embedding_net.distances.Distance`` object (its ``is_inverted`` says whether it
-            is a similarity) or a callable ``(x, y) -> matrix`` (taken as a distance unless
-            it has ``is_inverted = True``).
+        distance: ``"dot"`` or anything :func:`embedding_net.distances.get_distance` accepts.
+        x: float tensor ``(n, D)``.
+        y: float tensor ``(m, D)``, or ``None`` for the batch against itself (L2 diagonal 0).
 
     Returns:
-        ``(matrix, is_similarity)``.
+        ``(matrix float32 (n, m), is_similarity)``.
     """
-    if isinstance(distance, str):
-        if distance not in _SIMILARITY_NAMES + _DISTANCE_NAMES:
-            distance = check_distance(distance)
-        else:
-            return float32(_builtin_matrix(distance, x, y)), distance in _SIMILARITY_NAMES
-    is_similarity = bool(getattr(distance, "is_inverted", False))
-    try:
-        matrix = distance(x, y)
-    except TypeError:
-        matrix = distance(x)
-    return float32(matrix), is_similarity
+    if isinstance(distance, str) and distance == "dot":
+        y = x if y is None else y
+        return float32(ops.matmul(x, ops.transpose(y))), True
+    dist = get_distance(distance)
+    matrix = dist(x) if y is None else dist(x, y)
+    return float32(matrix), bool(dist.is_inverted)
 
 
-def serialize_distance(distance):
-    """Config form of a ``distance=`` argument (strings stay strings)."""
-    if distance is None or isinstance(distance, str):
-        return distance
-    return keras.saving.serialize_keras_object(distance)
+def mine_pairs(miner, matrix, is_similarity, labels, positive, negative, has_reference):
+    """Restrict the ``positive``/``negative`` masks to the pairs a miner keeps.
 
+    Args:
+        miner: ``None``, a miner name or an ``embedding_net.miners.Miner``.
+        matrix, is_similarity: the batch's ``(B, B)`` matrix and its kind.
+        labels: int ``(B,)``; positive, negative: bool ``(B, B)``.
+        has_reference: whether a reference set (memory) is used: miners work on the batch only.
 
-def deserialize_distance(config):
-    """Inverse of :func:`serialize_distance`."""
-    if config is None or isinstance(config, str):
-        return config
-    return keras.saving.deserialize_keras_object(config)
+    Returns:
+        ``(positive, negative)`` bool masks.
+    """
+    if miner is None:
+        return positive, negative
+    if has_reference:
+        raise ValueError(
+            "`miner` mines a batch against itself; it cannot be used with a reference set"
+        )
+    from embedding_net.miners import get_miner
+
+    mined = get_miner(miner).mine(matrix, labels, is_inverted=is_similarity)
+    positive = ops.logical_and(positive, ops.greater(mined.positive, 0))
+    negative = ops.logical_and(negative, ops.greater(mined.negative, 0))
+    return positive, negative
 
 
 def prepare_pair_inputs(labels, embeddings, ref_labels=None, ref_embeddings=None):
@@ -173,14 +159,14 @@ def prepare_pair_inputs(labels, embeddings, ref_labels=None, ref_embeddings=None
 
     Returns:
         ``(labels int32 (batch,), x float32 (batch, D), ref_labels int32 (ref,) or None,
-        y float32 (ref, D))``; ``ref_labels`` is ``None`` when the reference is the batch.
+        y float32 (ref, D) or None)``; both ``None`` when the reference is the batch.
     """
     labels = int_labels(labels)
     x = float32(embeddings)
     if (ref_labels is None) != (ref_embeddings is None):
         raise ValueError("`ref_labels` and `ref_embeddings` must be given together")
     if ref_embeddings is None:
-        return labels, x, None, x
+        return labels, x, None, None
     return labels, x, int_labels(ref_labels), float32(ref_embeddings)
 
 
@@ -197,6 +183,12 @@ class FunctionLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if "distance" in fn_kwargs:
             fn_kwargs["distance"] = check_distance(fn_kwargs["distance"])
+        if isinstance(fn_kwargs.get("miner"), dict):
+            fn_kwargs["miner"] = keras.saving.deserialize_keras_object(fn_kwargs["miner"])
+        if fn_kwargs.get("miner") is not None:
+            from embedding_net.miners import get_miner
+
+            get_miner(fn_kwargs["miner"])  # validates names early
         self._fn_kwargs = fn_kwargs
         self._dtype_arg = dtype
 
@@ -211,7 +203,11 @@ class FunctionLoss(keras.losses.Loss):
             else keras.saving.serialize_keras_object(self._dtype_arg)
         )
         for key, value in self._fn_kwargs.items():
-            config[key] = serialize_distance(value) if key == "distance" else value
+            if key == "distance":
+                value = serialize_distance(value)
+            elif key == "miner" and value is not None and not isinstance(value, str):
+                value = keras.saving.serialize_keras_object(value)
+            config[key] = value
         return config
 
     @classmethod

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from embedding_net.losses._modern_common import float32, int_labels
+from embedding_net.losses.base import register_loss
 from embedding_net.losses.parametric import ParametricLoss
 
 
@@ -58,3 +59,6 @@ class CenterLoss(ParametricLoss):
             name=name,
             dtype=dtype,
         )
+
+
+register_loss("center", CenterLoss)

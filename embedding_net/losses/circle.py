@@ -8,10 +8,12 @@ from keras import ops
 from embedding_net.losses._modern_common import (
     FunctionLoss,
     masked_logsumexp,
+    mine_pairs,
     pair_masks,
     pairwise_matrix,
     prepare_pair_inputs,
 )
+from embedding_net.losses.base import register_loss
 
 try:  # Keras' own circle loss marks zero-loss anchors this way; we do the same.
     from keras.src.backend import set_keras_mask as _set_keras_mask
@@ -25,6 +27,7 @@ def circle_loss(
     gamma: float = 80.0,
     margin: float = 0.4,
     distance="cosine",
+    miner=None,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -51,6 +54,8 @@ def circle_loss(
         distance: ``"cosine"`` (default; normalises), ``"dot"`` (Keras' convention: expects
             normalised inputs), ``"angular"``, a ``Distance`` or a callable.
         ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory).
+        miner: optional ``embedding_net.miners`` miner (object or name, e.g.
+            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
 
     Returns:
         float32 tensor ``(batch,)``.
@@ -60,6 +65,9 @@ def circle_loss(
     cosine_distance = ops.maximum(1.0 - matrix if is_similarity else matrix, 0.0)
     sim = 1.0 - cosine_distance
     positive, negative = pair_masks(labels, ref_labels, ref_valid)
+    positive, negative = mine_pairs(
+        miner, matrix, is_similarity, labels, positive, negative, ref_labels is not None
+    )
     pos_weight = ops.maximum(1.0 + margin - sim, 0.0)
     neg_weight = ops.maximum(sim + margin, 0.0)
     pos_logits = -gamma * pos_weight * (sim - (1.0 - margin))
@@ -91,6 +99,7 @@ class CircleLoss(FunctionLoss):
         gamma: float = 80.0,
         margin: float = 0.4,
         distance="cosine",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "circle_loss",
         dtype=None,
@@ -102,4 +111,8 @@ class CircleLoss(FunctionLoss):
             gamma=gamma,
             margin=margin,
             distance=distance,
+            miner=miner,
         )
+
+
+register_loss("circle", CircleLoss)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from embedding_net.losses._modern_common import FunctionLoss, float32, int_labels
+from embedding_net.losses.base import register_loss
 
 
 def identity_cross_entropy(
@@ -75,3 +76,6 @@ class IdentityCrossEntropy(FunctionLoss):
             label_smoothing=label_smoothing,
             from_logits=from_logits,
         )
+
+
+register_loss("identity-cross-entropy", IdentityCrossEntropy)

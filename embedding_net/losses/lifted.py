@@ -8,10 +8,12 @@ from keras import ops
 from embedding_net.losses._modern_common import (
     FunctionLoss,
     masked_logsumexp,
+    mine_pairs,
     pair_masks,
     pairwise_matrix,
     prepare_pair_inputs,
 )
+from embedding_net.losses.base import register_loss
 
 _EMPTY = -1e30  # stands for log(0) in a log-add-exp: finite, so gradients stay finite
 
@@ -29,6 +31,7 @@ def lifted_structure_loss(
     pos_margin: float = 0.0,
     neg_margin: float = 1.0,
     distance="L2",
+    miner=None,
 ):
     """Lifted structure loss of the paper, spread over the anchors.
 
@@ -51,13 +54,16 @@ def lifted_structure_loss(
         pos_margin, neg_margin: the margins (the paper uses 0 and ``alpha = 1``).
         distance: ``"L2"`` (default), ``"squared-L2"``, ``"cosine"``, a ``Distance`` or a
             callable.
+        miner: optional ``embedding_net.miners`` miner (object or name, e.g.
+            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
 
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, _, y = prepare_pair_inputs(labels, embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
+    labels, x, _, _ = prepare_pair_inputs(labels, embeddings)
+    matrix, is_similarity = pairwise_matrix(distance, x)
     positive, negative = pair_masks(labels)
+    positive, negative = mine_pairs(miner, matrix, is_similarity, labels, positive, negative, False)
     pos_excess, neg_excess = _pos_neg_margins(matrix, is_similarity, pos_margin, neg_margin)
     neg_lse, has_neg = masked_logsumexp(neg_excess, negative, axis=1)
     neg_lse = ops.where(has_neg, neg_lse, _EMPTY)
@@ -76,6 +82,7 @@ def generalized_lifted_structure_loss(
     pos_margin: float = 0.0,
     neg_margin: float = 1.0,
     distance="L2",
+    miner=None,
 ):
     """Generalised lifted structure loss (Hermans et al., 2017), one value per anchor::
 
@@ -88,9 +95,10 @@ def generalized_lifted_structure_loss(
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, _, y = prepare_pair_inputs(labels, embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
+    labels, x, _, _ = prepare_pair_inputs(labels, embeddings)
+    matrix, is_similarity = pairwise_matrix(distance, x)
     positive, negative = pair_masks(labels)
+    positive, negative = mine_pairs(miner, matrix, is_similarity, labels, positive, negative, False)
     pos_excess, neg_excess = _pos_neg_margins(matrix, is_similarity, pos_margin, neg_margin)
     pos_lse, has_pos = masked_logsumexp(pos_excess, positive, axis=1)
     neg_lse, has_neg = masked_logsumexp(neg_excess, negative, axis=1)
@@ -111,6 +119,7 @@ class LiftedStructureLoss(FunctionLoss):
         pos_margin: float = 0.0,
         neg_margin: float = 1.0,
         distance="L2",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "lifted_structure_loss",
         dtype=None,
@@ -122,6 +131,7 @@ class LiftedStructureLoss(FunctionLoss):
             pos_margin=pos_margin,
             neg_margin=neg_margin,
             distance=distance,
+            miner=miner,
         )
 
 
@@ -139,6 +149,7 @@ class GeneralizedLiftedStructureLoss(FunctionLoss):
         pos_margin: float = 0.0,
         neg_margin: float = 1.0,
         distance="L2",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "generalized_lifted_structure_loss",
         dtype=None,
@@ -150,4 +161,9 @@ class GeneralizedLiftedStructureLoss(FunctionLoss):
             pos_margin=pos_margin,
             neg_margin=neg_margin,
             distance=distance,
+            miner=miner,
         )
+
+
+register_loss("lifted-structure", LiftedStructureLoss)
+register_loss("generalized-lifted-structure", GeneralizedLiftedStructureLoss)

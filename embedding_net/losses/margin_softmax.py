@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from embedding_net.losses._modern_common import float32, int_labels, l2_normalize, safe_sqrt
+from embedding_net.losses.base import register_loss
 from embedding_net.losses.parametric import ParametricLoss
 
 
@@ -201,3 +202,8 @@ class CosFaceLoss(ParametricLoss):
             margin=margin,
             scale=scale,
         )
+
+
+register_loss("arcface", ArcFaceLoss)
+register_loss("cosface", CosFaceLoss)
+register_loss("sub-center-arcface", SubCenterArcFaceLoss)

@@ -8,10 +8,12 @@ from keras import ops
 from embedding_net.losses._modern_common import (
     FunctionLoss,
     masked_logsumexp,
+    mine_pairs,
     pair_masks,
     pairwise_matrix,
     prepare_pair_inputs,
 )
+from embedding_net.losses.base import register_loss
 
 
 def multi_similarity_loss(
@@ -22,6 +24,7 @@ def multi_similarity_loss(
     base: float = 0.5,
     epsilon: float | None = 0.1,
     distance="cosine",
+    miner=None,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -44,9 +47,11 @@ def multi_similarity_loss(
         alpha, beta, base: the paper's scales and similarity offset.
         epsilon: mining margin, or ``None`` to use every pair.
         distance: ``"cosine"`` (default), ``"dot"``, ``"L2"``, ``"squared-L2"``,
-            ``"angular"``, a ``Distance`` or a callable ``(x, y) -> matrix``.
+            ``"angular"``, a ``Distance`` or a callable ``(B, D) -> (B, B)``.
         ref_labels, ref_embeddings, ref_valid: optional reference set ``(ref,)``,
             ``(ref, dim)``, bool ``(ref,)`` (cross-batch memory); default the batch itself.
+        miner: optional ``embedding_net.miners`` miner (object or name, e.g.
+            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
 
     Returns:
         float32 tensor ``(batch,)``; 0 for anchors without any mined pair.
@@ -57,6 +62,9 @@ def multi_similarity_loss(
     score = matrix if is_similarity else -matrix
     offset = base if is_similarity else -base
     positive, negative = pair_masks(labels, ref_labels, ref_valid)
+    positive, negative = mine_pairs(
+        miner, matrix, is_similarity, labels, positive, negative, ref_labels is not None
+    )
     if epsilon is not None:
         inf = ops.cast(float("inf"), score.dtype)
         hardest_pos = ops.min(ops.where(positive, score, inf), axis=1, keepdims=True)
@@ -88,6 +96,7 @@ class MultiSimilarityLoss(FunctionLoss):
         base: float = 0.5,
         epsilon: float | None = 0.1,
         distance="cosine",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "multi_similarity_loss",
         dtype=None,
@@ -101,4 +110,8 @@ class MultiSimilarityLoss(FunctionLoss):
             base=base,
             epsilon=epsilon,
             distance=distance,
+            miner=miner,
         )
+
+
+register_loss("multi-similarity", MultiSimilarityLoss)

@@ -8,10 +8,12 @@ from keras import ops
 from embedding_net.losses._modern_common import (
     FunctionLoss,
     masked_logsumexp,
+    mine_pairs,
     pair_masks,
     pairwise_matrix,
     prepare_pair_inputs,
 )
+from embedding_net.losses.base import register_loss
 
 
 def ntxent_loss(
@@ -19,6 +21,7 @@ def ntxent_loss(
     embeddings,
     temperature: float = 0.07,
     distance="cosine",
+    miner=None,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -43,6 +46,8 @@ def ntxent_loss(
         temperature: ``t > 0``.
         distance: ``"cosine"`` (default), ``"dot"``, a distance name, ``Distance`` or callable.
         ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory).
+        miner: optional ``embedding_net.miners`` miner (object or name, e.g.
+            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
 
     Returns:
         float32 tensor ``(batch,)``.
@@ -53,6 +58,9 @@ def ntxent_loss(
     matrix, is_similarity = pairwise_matrix(distance, x, y)
     logits = (matrix if is_similarity else -matrix) / temperature
     positive, negative = pair_masks(labels, ref_labels, ref_valid)
+    positive, negative = mine_pairs(
+        miner, matrix, is_similarity, labels, positive, negative, ref_labels is not None
+    )
     neg_lse, has_neg = masked_logsumexp(logits, negative, axis=1)
     per_pair = ops.softplus(ops.expand_dims(neg_lse, 1) - logits)
     per_pair = ops.where(ops.logical_and(positive, ops.expand_dims(has_neg, 1)), per_pair, 0.0)
@@ -83,8 +91,8 @@ def npairs_loss(labels, embeddings, l2_reg: float = 0.002, distance="dot"):
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, _, y = prepare_pair_inputs(labels, embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
+    labels, x, _, _ = prepare_pair_inputs(labels, embeddings)
+    matrix, is_similarity = pairwise_matrix(distance, x)
     logits = matrix if is_similarity else -matrix
     positive, negative = pair_masks(labels)
     lse, _ = masked_logsumexp(logits, ops.logical_or(positive, negative), axis=1)
@@ -107,6 +115,7 @@ class NTXentLoss(FunctionLoss):
         self,
         temperature: float = 0.07,
         distance="cosine",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "ntxent_loss",
         dtype=None,
@@ -119,6 +128,7 @@ class NTXentLoss(FunctionLoss):
             dtype=dtype,
             temperature=temperature,
             distance=distance,
+            miner=miner,
         )
 
 
@@ -130,6 +140,7 @@ class InfoNCELoss(NTXentLoss):
         self,
         temperature: float = 0.07,
         distance="cosine",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "info_nce_loss",
         dtype=None,
@@ -137,6 +148,7 @@ class InfoNCELoss(NTXentLoss):
         super().__init__(
             temperature=temperature,
             distance=distance,
+            miner=miner,
             reduction=reduction,
             name=name,
             dtype=dtype,
@@ -170,3 +182,8 @@ class NPairsLoss(FunctionLoss):
             l2_reg=l2_reg,
             distance=distance,
         )
+
+
+register_loss("ntxent", NTXentLoss)
+register_loss("info-nce", InfoNCELoss)
+register_loss("npairs", NPairsLoss)

@@ -15,6 +15,7 @@ from embedding_net.losses._modern_common import (
     l2_normalize,
     masked_logsumexp,
 )
+from embedding_net.losses.base import register_loss
 from embedding_net.losses.parametric import ParametricLoss
 
 
@@ -139,3 +140,7 @@ class ProxyNCALoss(ParametricLoss):
             dtype=dtype,
             scale=scale,
         )
+
+
+register_loss("proxy-anchor", ProxyAnchorLoss)
+register_loss("proxy-nca", ProxyNCALoss)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from embedding_net.losses._modern_common import float32, int_labels, l2_normalize
+from embedding_net.losses.base import register_loss
 from embedding_net.losses.parametric import ParametricLoss
 
 
@@ -108,3 +109,6 @@ class SoftTripleLoss(ParametricLoss):
             num_centers=self.num_centers,
             **self._fn_kwargs,
         )
+
+
+register_loss("softtriple", SoftTripleLoss)

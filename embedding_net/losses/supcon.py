@@ -12,6 +12,7 @@ from embedding_net.losses._modern_common import (
     pairwise_matrix,
     prepare_pair_inputs,
 )
+from embedding_net.losses.base import register_loss
 
 
 def supervised_contrastive_loss(
@@ -85,3 +86,6 @@ class SupervisedContrastiveLoss(FunctionLoss):
             base_temperature=base_temperature,
             distance=distance,
         )
+
+
+register_loss("supervised-contrastive", SupervisedContrastiveLoss)

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from embedding_net.losses._modern_common import float32, int_labels
+from embedding_net.losses.base import register_loss
 from embedding_net.losses.parametric import ParametricLoss
 
 
@@ -160,3 +161,6 @@ class XBMLoss(ParametricLoss):
             "name": self.name,
             "dtype": self._dtype_arg,
         }
+
+
+register_loss("xbm", XBMLoss)
