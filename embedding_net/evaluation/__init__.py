@@ -4,10 +4,14 @@ Every function accepts numpy arrays or backend tensors and returns plain Python 
 """
 
 from embedding_net.evaluation.reid import reid_metrics, reid_metrics_from_distances
+from embedding_net.evaluation.retrieval import clustering_metrics, knn_accuracy, retrieval_metrics
 from embedding_net.evaluation.verification import best_threshold, verification_metrics
 
 __all__ = [
     "best_threshold",
+    "clustering_metrics",
+    "knn_accuracy",
+    "retrieval_metrics",
     "verification_metrics",
     "reid_metrics",
     "reid_metrics_from_distances",
