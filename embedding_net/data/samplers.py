@@ -8,13 +8,14 @@ Rules:
 
 * every batch holds exactly ``P`` distinct identities and ``K`` images of each, in identity-major
   order (``labels[k*K:(k+1)*K]`` are one identity), so the batch shape is static ``(P*K, ...)``;
-* identities are visited in a shuffled order that is renewed when all have been used (each
-  identity appears about equally often); the images of an identity are drawn without
-  replacement when it has at least ``K`` of them;
+* identities are visited in shuffled rounds (each identity once per round, so all appear
+  equally often); the images of an identity are drawn without replacement when it has at
+  least ``K`` of them (successive visits walk through a shuffled queue of its images);
 * **an identity with fewer than K images is sampled with replacement** (its images repeat in the
   batch; a one-image identity gives K copies of that image);
 * ``camera_aware``: the K images are drawn round-robin over the identity's cameras, so they come
-  from at least 2 cameras whenever the identity has 2 and ``K >= 2``;
+  from at least 2 cameras whenever the identity has 2 and ``K >= 2`` (each visit draws a fresh
+  round-robin order, instead of the queue);
 * ``tracklet_aware``: the K images are drawn round-robin over the identity's tracklets (and over
   cameras first when ``camera_aware`` too), for video re-id (MARS);
 * the same seed gives the same batches.
@@ -142,11 +143,21 @@ class PKSampler:
         queues: list[list[int]] = [[] for _ in classes]
         rng = np.random.default_rng(self.seed)
         order: list[int] = []
+        aware = self.camera_aware or self.tracklet_aware
         while True:
-            if len(order) < self.P:
-                fresh = [c for c in rng.permutation(len(classes)).tolist() if c not in order]
-                order = order + fresh
-            chosen, order = order[: self.P], order[self.P :]
+            # identities in shuffled rounds; a round's duplicates of still-pending identities
+            # wait for a later batch, so every identity appears once per round
+            chosen: list[int] = []
+            while len(chosen) < self.P:
+                if not order:
+                    order = rng.permutation(len(classes)).tolist()
+                    pending = [c for c in order if c in chosen]
+                    order = [c for c in order if c not in chosen] + pending
+                c = order.pop(0)
+                if c in chosen:
+                    order.append(c)
+                    continue
+                chosen.append(c)
             batch = []
             for c in chosen:
                 idx = members[c]
@@ -155,6 +166,10 @@ class PKSampler:
                     ordered = self._groups(idx, cameras, tracklets, rng)
                     extra = rng.choice(idx, self.K - len(idx), replace=True).tolist()
                     batch.extend(ordered + extra)
+                    continue
+                if aware:
+                    # spread over cameras/tracklets: a fresh round-robin order at every visit
+                    batch.extend(self._groups(idx, cameras, tracklets, rng)[: self.K])
                     continue
                 if len(queues[c]) < self.K:
                     queues[c] = self._groups(idx, cameras, tracklets, rng)
