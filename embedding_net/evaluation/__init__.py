@@ -3,11 +3,18 @@
 Every function accepts numpy arrays or backend tensors and returns plain Python / numpy values.
 """
 
+from embedding_net.evaluation.encoding import encode_images, encode_with_flip
+from embedding_net.evaluation.index import EmbeddingIndex, SearchResult, build_index_from_folder
 from embedding_net.evaluation.reid import reid_metrics, reid_metrics_from_distances
 from embedding_net.evaluation.retrieval import clustering_metrics, knn_accuracy, retrieval_metrics
 from embedding_net.evaluation.verification import best_threshold, verification_metrics
 
 __all__ = [
+    "EmbeddingIndex",
+    "SearchResult",
+    "build_index_from_folder",
+    "encode_images",
+    "encode_with_flip",
     "best_threshold",
     "clustering_metrics",
     "knn_accuracy",
