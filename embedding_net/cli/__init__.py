@@ -18,6 +18,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "embedding_net.cli.demo",
     "embedding_net.cli.tfrecord",
+    "embedding_net.cli.export",
 ]
 
 

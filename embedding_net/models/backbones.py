@@ -112,7 +112,32 @@ def validate_weights(weights, backbone: str) -> None:
     )
 
 
-def build_backbone(name: str, input_shape, weights=None) -> tuple[keras.Model, str]:
+# backbones whose last down-sampling can be removed (last_stride=1), and the layers to change
+LAST_STRIDE_LAYERS = {"resnet50": ("conv5_block1_0_conv", "conv5_block1_1_conv")}
+
+
+def with_last_stride_one(model: keras.Model, layer_names) -> keras.Model:
+    """Clone a functional backbone with stride 1 in ``layer_names`` (same weights).
+
+    The strong re-id baseline (Luo et al. 2019) removes ResNet's last down-sampling so the
+    final feature map is twice as large (16 x 8 for 256 x 128 inputs).
+    """
+    config = model.get_config()
+    found = set()
+    for layer in config["layers"]:
+        if layer["config"].get("name") in layer_names:
+            layer["config"]["strides"] = [1, 1]
+            found.add(layer["config"]["name"])
+    if found != set(layer_names):
+        raise ValueError(f"{model.name}: layers {sorted(set(layer_names) - found)} not found")
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def build_backbone(
+    name: str, input_shape, weights=None, last_stride: int = 2
+) -> tuple[keras.Model, str]:
     """Build a named backbone without its classification top.
 
     Args:
@@ -120,6 +145,7 @@ def build_backbone(name: str, input_shape, weights=None) -> tuple[keras.Model, s
         input_shape: ``(height, width, channels)``.
         weights: None (random init), "imagenet" (downloaded by Keras; needs internet) or a
             local weights file for this backbone (loaded with ``load_weights``).
+        last_stride: 2 (the architecture's own) or 1 (no last down-sampling; ResNet50 only).
 
     Returns:
         ``(backbone, preprocessing_mode)``.
@@ -131,6 +157,12 @@ def build_backbone(name: str, input_shape, weights=None) -> tuple[keras.Model, s
         )
     spec = BACKBONES[name]
     validate_weights(weights, name)
+    if last_stride not in (1, 2):
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
+    if last_stride == 1 and name not in LAST_STRIDE_LAYERS:
+        raise ValueError(
+            f"last_stride=1 is supported for {sorted(LAST_STRIDE_LAYERS)}, not {name!r}"
+        )
     height, width = input_shape[0], input_shape[1]
     if height is not None and width is not None and min(height, width) < spec.min_size:
         raise ValueError(
@@ -145,4 +177,6 @@ def build_backbone(name: str, input_shape, weights=None) -> tuple[keras.Model, s
     model = spec.build(input_shape, "imagenet" if weights == "imagenet" else None)
     if weights is not None and weights != "imagenet":
         model.load_weights(os.fspath(weights))
+    if last_stride == 1:
+        model = with_last_stride_one(model, LAST_STRIDE_LAYERS[name])
     return model, spec.preprocessing

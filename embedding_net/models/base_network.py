@@ -51,6 +51,8 @@ class BaseNetwork(keras.Model):
             inference mode); see :meth:`unfreeze_backbone`.
         preprocessing: override the preprocessing mode (one of ``PREPROCESSING_MODES``);
             default: the backbone family's mode, ``"scale"`` (x/255) for a custom model.
+        last_stride: 1 removes the backbone's last down-sampling (ResNet50; the strong re-id
+            baseline's trick), 2 keeps it.
         name: model name.
     """
 
@@ -66,6 +68,7 @@ class BaseNetwork(keras.Model):
         weights=None,
         freeze_backbone: bool = False,
         preprocessing: str | None = None,
+        last_stride: int = 2,
         name: str = "base_network",
         **kwargs,
     ):
@@ -86,7 +89,9 @@ class BaseNetwork(keras.Model):
             )
 
         if isinstance(backbone, str):
-            backbone_model, family_mode = build_backbone(backbone, input_shape, weights)
+            backbone_model, family_mode = build_backbone(
+                backbone, input_shape, weights, last_stride=last_stride
+            )
             backbone_name = backbone
         elif isinstance(backbone, keras.Model):
             if weights is not None:
@@ -94,6 +99,8 @@ class BaseNetwork(keras.Model):
                     "weights= only applies to a backbone given by name; load weights into your "
                     "keras.Model before passing it"
                 )
+            if last_stride != 2:
+                raise ValueError("last_stride only applies to a backbone given by name")
             backbone_model, family_mode, backbone_name = backbone, "scale", None
         else:
             raise ValueError(
@@ -142,6 +149,7 @@ class BaseNetwork(keras.Model):
             weights if isinstance(weights, str) or weights is None else str(weights)
         )
         self.preprocessing = preprocessing
+        self.last_stride = int(last_stride)
         self._requested_embedding_dim = embedding_dim
 
     # ------------------------------------------------------------------ training helpers
@@ -217,6 +225,22 @@ class BaseNetwork(keras.Model):
             verbose = 1 if len(array) > 10 * batch_size else 0
         return np.asarray(self.predict(array, batch_size=batch_size, verbose=verbose), np.float32)
 
+    def export(
+        self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs
+    ):
+        """Export for serving. With the default ``tf_saved_model`` format and no
+        ``input_signature``, the SavedModel's ``serve`` endpoint takes raw ``uint8`` images
+        and returns embeddings, and a parity check against the Keras embeddings runs (see
+        :func:`embedding_net.export.export_network`, which returns its report). Other
+        formats and signatures go to ``keras.Model.export``."""
+        if format in ("tf_saved_model", "onnx") and input_signature is None:
+            from embedding_net.export import export_network
+
+            return export_network(self, filepath, format=format, **kwargs)
+        return super().export(
+            filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
+        )
+
     # ------------------------------------------------------------------ serialization
     def get_config(self):
         backbone = self.backbone_name
@@ -233,6 +257,7 @@ class BaseNetwork(keras.Model):
             "weights": self.weights_source,
             "freeze_backbone": not self.backbone.trainable,
             "preprocessing": self.preprocessing,
+            "last_stride": self.last_stride,
             "name": self.name,
         }
 

@@ -177,3 +177,25 @@ def test_custom_keras_backbone_round_trip(tmp_path):
 def test_custom_backbone_rejects_weights_argument():
     with pytest.raises(ValueError, match="weights="):
         BaseNetwork(simple_cnn((16, 16, 3)), input_shape=(16, 16, 3), weights="imagenet")
+
+
+@pytest.mark.slow
+def test_resnet50_last_stride_one_doubles_the_feature_map(tmp_path):
+    normal, _ = build_backbone("resnet50", (64, 32, 3))
+    source = os.fspath(tmp_path / "r50.weights.h5")
+    normal.save_weights(source)
+    net = BaseNetwork(
+        "resnet50", embedding_dim=8, input_shape=(64, 32, 3), last_stride=1, weights=source
+    )
+    assert normal.output_shape[1:3] == (2, 1)
+    assert net.backbone.output_shape[1:3] == (4, 2)
+    for a, b in zip(normal.get_weights(), net.backbone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="last_stride"):
+        small_net(last_stride=1)
+    path = tmp_path / "r50.keras"
+    net.save(path)
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 32, 3), dtype=np.uint8)
+    loaded = keras.saving.load_model(path)
+    assert loaded.last_stride == 1
+    np.testing.assert_allclose(loaded.encode(images), net.encode(images), atol=1e-5)
