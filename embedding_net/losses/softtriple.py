@@ -46,8 +46,10 @@ def softtriple_loss(
     num_classes = centers.shape[0] // num_centers
     sim = ops.matmul(l2_normalize(float32(embeddings)), ops.transpose(centers))
     sim = ops.reshape(sim, (-1, num_classes, num_centers))
-    weights = ops.softmax(sim / gamma, axis=-1)
-    class_sim = ops.sum(weights * sim, axis=-1)
+    if num_centers > 1:
+        class_sim = ops.sum(ops.softmax(sim / gamma, axis=-1) * sim, axis=-1)
+    else:
+        class_sim = ops.squeeze(sim, axis=-1)
     target = ops.one_hot(labels, num_classes, dtype="float32")
     logits = scale * (class_sim - margin * target)
     loss = -ops.sum(target * ops.log_softmax(logits, axis=-1), axis=-1)
