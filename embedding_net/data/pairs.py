@@ -155,6 +155,8 @@ def pair_dataset(
         deterministic=True,
     )
     ds = ds.batch(batch_size, drop_remainder=True)
+    if bpe is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
     if augment is not None:
         ds = ds.map(
             lambda x, y: ((augment(x[0]), augment(x[1])), y), num_parallel_calls=tf.data.AUTOTUNE
@@ -301,9 +303,10 @@ def triplet_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    ds = ds.batch(
-        batch_size, drop_remainder=not isinstance(source, (str, os.PathLike, TripletRecords))
-    )
+    from_csv = isinstance(source, (str, os.PathLike, TripletRecords))
+    ds = ds.batch(batch_size, drop_remainder=not from_csv)
+    if not from_csv and bpe is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
     if augment is not None:
         ds = ds.map(
             lambda a, p, n: (augment(a), augment(p), augment(n)),

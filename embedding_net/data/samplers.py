@@ -269,6 +269,8 @@ class PKSampler:
                 deterministic=True,
             )
         ds = ds.batch(n, drop_remainder=True)
+        if bpe is not None:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
         if augment is not None:
             ds = ds.map(
                 lambda x, y: (augment(x), y),
