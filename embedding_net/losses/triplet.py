@@ -55,12 +55,17 @@ def tfa_distance_matrix(embeddings, distance_metric="L2"):
     return distance.to_distance(distance(embeddings))
 
 
+#: Batches whose anchors have at most this many positives take the compact path.
+COMPACT_POSITIVE_TIERS = (8, 32)
+
+
 def semihard_negatives(pdist, negative_mask):
     """tensorflow-addons' semi-hard negative of every (anchor, positive) pair, ``(B, B)``.
 
     ``neg[a, p] = min {D[a, n] : n negative, D[a, n] > D[a, p]}`` when that set is non-empty,
     otherwise ``masked_maximum(D[a], negatives)`` (the farthest negative; the row minimum when
-    ``a`` has no negative).
+    ``a`` has no negative). Sort-based, ``O(B^2 log B)`` for every ``(a, p)``; the loss itself
+    uses the faster compact path when the batch has few positives per anchor.
 
     Args:
         pdist: float ``(B, B)`` distances.
@@ -77,6 +82,60 @@ def semihard_negatives(pdist, negative_mask):
     negatives_outside = ops.take_along_axis(pdist, idx, axis=1)
     negatives_inside = masked_maximum(pdist, negative_mask)
     return ops.where(has_outside, negatives_outside, negatives_inside)
+
+
+def _semihard_sum_sorted(pdist, positive, negative, margin):
+    semi_hard = semihard_negatives(pdist, negative)
+    loss_mat = margin + pdist - semi_hard
+    return ops.sum(ops.maximum(loss_mat * ops.cast(positive, pdist.dtype), 0.0))
+
+
+def _semihard_sum_compact(pdist, positive, negative, margin, k: int):
+    """Sum of the semi-hard hinge terms when every anchor has at most ``k`` positives.
+
+    The positives of each anchor are gathered into ``(B, k)`` (``top_k`` of the mask, padded
+    so that ``k`` may exceed ``B``) and their semi-hard negatives found with one masked min over
+    ``(B, k, B)``: no sort. The gradient of the min is shared among tied values, as in
+    tensorflow-addons.
+    """
+    dtype = pdist.dtype
+    pos_f = ops.cast(positive, dtype)
+    padded = ops.concatenate([pos_f, ops.zeros((ops.shape(pos_f)[0], k), dtype)], axis=1)
+    flag, pos_idx = ops.top_k(padded, k=k, sorted=False)
+    valid = ops.greater(flag, 0.0)  # (B, k)
+    pos_idx = ops.where(valid, pos_idx, ops.zeros_like(pos_idx))
+    q = ops.take_along_axis(pdist, pos_idx, axis=1)  # (B, k) positive distances
+    row = ops.expand_dims(pdist, 1)  # (B, 1, B)
+    farther = ops.logical_and(
+        ops.expand_dims(negative, 1), ops.greater(row, ops.expand_dims(q, 2))
+    )  # (B, k, B)
+    inf = ops.cast(float("inf"), dtype)
+    outside = ops.min(ops.where(farther, row, inf), axis=2)
+    has_outside = ops.any(farther, axis=2)
+    inside = masked_maximum(pdist, negative)  # (B, 1)
+    semi_hard = ops.where(has_outside, outside, inside)
+    terms = ops.maximum(margin + q - semi_hard, 0.0)
+    return ops.sum(ops.where(valid, terms, ops.zeros_like(terms)))
+
+
+def semihard_loss_sum(pdist, positive, negative, margin):
+    """``sum_{(a,p)} max(margin + D_ap - D_an*(a,p), 0)`` over positive pairs, choosing at run
+    time (``ops.cond``, so it compiles under XLA / ``jax.jit``) the compact path for the
+    smallest tier of :data:`COMPACT_POSITIVE_TIERS` that holds the largest number of positives
+    per anchor, and the sort-based path beyond."""
+    max_positives = ops.max(ops.sum(ops.cast(positive, "int32"), axis=1))
+
+    def branch(i):
+        if i == len(COMPACT_POSITIVE_TIERS):
+            return lambda: _semihard_sum_sorted(pdist, positive, negative, margin)
+        k = COMPACT_POSITIVE_TIERS[i]
+        return lambda: ops.cond(
+            ops.less_equal(max_positives, k),
+            lambda: _semihard_sum_compact(pdist, positive, negative, margin, k),
+            branch(i + 1),
+        )
+
+    return branch(0)()
 
 
 def triplet_semihard_loss(y_true, y_pred, margin: float = 1.0, distance_metric="L2"):
@@ -101,11 +160,8 @@ def triplet_semihard_loss(y_true, y_pred, margin: float = 1.0, distance_metric="
     embeddings, dtype = prepare_embeddings(y_pred)
     pdist = tfa_distance_matrix(embeddings, distance_metric)
     positive, negative = label_masks(y_true)
-    semi_hard = semihard_negatives(pdist, negative)
-    loss_mat = margin + pdist - semi_hard
-    mask_positives = ops.cast(positive, pdist.dtype)
-    num_positives = ops.sum(mask_positives)
-    total = ops.sum(ops.maximum(loss_mat * mask_positives, 0.0))
+    num_positives = ops.sum(ops.cast(positive, pdist.dtype))
+    total = semihard_loss_sum(pdist, positive, negative, float(margin))
     loss = total / ops.maximum(num_positives, 1.0)
     return ops.cast(loss, dtype)
 
