@@ -1,0 +1,101 @@
+"""Augmentation presets run inside tf.data on uint8 batches; albumentations adapter."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from embedding_net.data import augment as Aug
+
+
+def _images(n=4, h=16, w=12):
+    return np.random.default_rng(0).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("preset", Aug.PRESETS)
+def test_presets_keep_shape_dtype_inside_tf_data(preset):
+    x = _images()
+    pipe = Aug.augmentation_pipeline(preset, image_size=(16, 12), seed=1)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(4).map(pipe)
+    out = next(iter(ds)).numpy()
+    assert out.shape == x.shape and out.dtype == np.uint8
+    single = pipe(tf.constant(x[0])).numpy()
+    assert single.shape == x[0].shape and single.dtype == np.uint8
+
+
+def test_flip_preset_is_identity_or_mirror():
+    x = _images(16)
+    out = Aug.augmentation_pipeline("flip", seed=0)(tf.constant(x)).numpy()
+    flipped = 0
+    for a, b in zip(x, out):
+        if np.array_equal(a, b):
+            continue
+        assert np.array_equal(b, a[:, ::-1])
+        flipped += 1
+    assert 0 < flipped < 16
+
+
+def test_reid_preset_changes_images_and_needs_size():
+    x = _images(8)
+    pipe = Aug.augmentation_pipeline("reid", image_size=(16, 12), seed=0, erasing_probability=1.0)
+    out = pipe(tf.constant(x)).numpy()
+    assert not any(np.array_equal(a, b) or np.array_equal(a[:, ::-1], b) for a, b in zip(x, out))
+    with pytest.raises(ValueError, match="image_size"):
+        Aug.augmentation_pipeline("reid")
+
+
+def test_preset_contents_and_errors():
+    signs = Aug.augmentation_pipeline("signs", seed=0)
+    assert not any(isinstance(layer, keras.layers.RandomFlip) for layer in signs.layers)
+    faces = Aug.augmentation_pipeline("faces", randaugment=True)
+    assert isinstance(faces.layers[-1], keras.layers.RandAugment)
+    assert any(
+        isinstance(layer, keras.layers.RandomErasing)
+        for layer in Aug.augmentation_pipeline("reid", (8, 8)).layers
+    )
+    with pytest.raises(ValueError, match="preset"):
+        Aug.augmentation_pipeline("cats")
+    with pytest.raises(ValueError, match="erasing_probability"):
+        Aug.augmentation_pipeline("default", erasing_probability=2)
+
+
+def test_randaugment_runs_in_tf_data():
+    pipe = Aug.augmentation_pipeline("default", randaugment=True, seed=0)
+    ds = tf.data.Dataset.from_tensor_slices(_images(4)).batch(2).map(pipe)
+    assert [b.shape[0] for b in ds] == [2, 2]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("albumentations") is not None, reason="albumentations installed"
+)
+def test_albumentations_missing_names_extra():
+    with pytest.raises(ImportError, match=r"embedding-net\[aug\]"):
+        Aug.AlbumentationsAdapter(lambda image: {"image": image})
+
+
+def test_albumentations_adapter_with_compose_api(monkeypatch):
+    # an object with albumentations' call convention: compose(image=array) -> {"image": array}
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "albumentations" else real_find_spec(name, *a),
+    )
+
+    def mirror(image):
+        return {"image": image[:, ::-1]}
+
+    adapter = Aug.AlbumentationsAdapter(mirror)
+    x = _images(3)
+    out = next(iter(tf.data.Dataset.from_tensor_slices(x).batch(3).map(adapter))).numpy()
+    np.testing.assert_array_equal(out, x[:, :, ::-1])
+
+    def crop(image):
+        return {"image": image[:4]}
+
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="A.Resize"):
+        Aug.AlbumentationsAdapter(crop)(tf.constant(x))
