@@ -7,7 +7,12 @@ from embedding_net.evaluation.encoding import encode_images, encode_with_flip
 from embedding_net.evaluation.index import EmbeddingIndex, SearchResult, build_index_from_folder
 from embedding_net.evaluation.reid import reid_metrics, reid_metrics_from_distances
 from embedding_net.evaluation.retrieval import clustering_metrics, knn_accuracy, retrieval_metrics
-from embedding_net.evaluation.verification import best_threshold, verification_metrics
+from embedding_net.evaluation.verification import (
+    best_threshold,
+    evaluate_lfw_pairs,
+    pair_scores,
+    verification_metrics,
+)
 
 __all__ = [
     "EmbeddingIndex",
@@ -17,7 +22,9 @@ __all__ = [
     "encode_with_flip",
     "best_threshold",
     "clustering_metrics",
+    "evaluate_lfw_pairs",
     "knn_accuracy",
+    "pair_scores",
     "retrieval_metrics",
     "verification_metrics",
     "reid_metrics",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedding_net.evaluation._inputs import check_positive_int, to_numpy
+from embedding_net.evaluation._inputs import check_positive_int, l2_normalize, to_numpy
 
-__all__ = ["best_threshold", "verification_metrics"]
+__all__ = ["best_threshold", "evaluate_lfw_pairs", "pair_scores", "verification_metrics"]
 
 DEFAULT_FAR_LEVELS = (1e-3, 1e-2)
 
@@ -108,6 +108,7 @@ def verification_metrics(
     higher_is_similar: bool = True,
     threshold: float | None = None,
     far_levels=DEFAULT_FAR_LEVELS,
+    folds=None,
 ) -> dict:
     """Verification metrics of scored pairs with the LFW k-fold protocol.
 
@@ -121,6 +122,8 @@ def verification_metrics(
         threshold: optional fixed threshold (in ``scores`` units) at which ``f1_at_threshold``
             and ``accuracy_at_threshold`` are also reported on all pairs.
         far_levels: false accept rates at which the true accept rate is reported.
+        folds: optional int array (n_pairs,) of fold ids (e.g. ``LFWPairs.folds``); when
+            given it replaces the ``n_folds`` contiguous split.
 
     Returns:
         dict with
@@ -147,7 +150,16 @@ def verification_metrics(
     sign = 1.0 if higher_is_similar else -1.0
     sim = sign * s
 
-    folds = np.array_split(np.arange(s.shape[0]), n_folds)
+    if folds is None:
+        folds = np.array_split(np.arange(s.shape[0]), n_folds)
+    else:
+        fold_ids = to_numpy(folds, "folds")
+        if fold_ids.shape != s.shape or fold_ids.dtype.kind not in "iu":
+            raise ValueError(f"`folds` must be an int array of shape {s.shape}.")
+        unique_folds = np.unique(fold_ids)
+        if unique_folds.shape[0] < 2:
+            raise ValueError("`folds` must hold at least 2 distinct fold ids.")
+        folds = [np.flatnonzero(fold_ids == f) for f in unique_folds]
     fold_thresholds, fold_accuracies = [], []
     pred = np.zeros(s.shape[0], dtype=bool)
     for test in folds:
@@ -187,4 +199,99 @@ def verification_metrics(
         fixed = sim >= sign * threshold
         result["f1_at_threshold"] = _f1(fixed, y)
         result["accuracy_at_threshold"] = float(np.mean(fixed == y))
+    return result
+
+
+def pair_scores(a, b, distance: str = "cosine") -> np.ndarray:
+    """Scores of embedding pairs: cosine similarity or L2 distance of rows, float64 (n,).
+
+    Args:
+        a, b: float arrays (n, dim).
+        distance: "cosine" (similarity, higher = same) or "euclidean" (distance, lower = same).
+    """
+    a = np.asarray(to_numpy(a, "a"), dtype=np.float64)
+    b = np.asarray(to_numpy(b, "b"), dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"`a` and `b` must both have shape (n, dim), got {a.shape} and {b.shape}.")
+    if distance == "cosine":
+        return np.sum(l2_normalize(a) * l2_normalize(b), axis=1)
+    if distance == "euclidean":
+        return np.sqrt(np.sum((a - b) ** 2, axis=1))
+    raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")
+
+
+def _network_image_size(network):
+    shape = getattr(network, "image_shape", None)
+    if shape is None:
+        shape = getattr(network, "input_shape", None)
+        shape = None if shape is None else tuple(shape)[1:]
+    if shape is None or len(shape) < 2 or shape[0] is None or shape[1] is None:
+        raise ValueError(
+            "`image_size` could not be read from the network (no fixed input shape); "
+            "pass image_size=(height, width)."
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def evaluate_lfw_pairs(
+    network,
+    pairs_file,
+    image_root,
+    image_size=None,
+    batch_size: int = 64,
+    flip: bool = False,
+    distance: str = "cosine",
+    n_folds: int = 10,
+) -> dict:
+    """Face verification of a network on an LFW pairs file (10-fold View 2 protocol).
+
+    Pairs are read with :func:`embedding_net.data.read_lfw_pairs` (pairs with missing images
+    are dropped with a warning), each distinct image is loaded once
+    (:func:`embedding_net.data.load_images`, uint8 RGB) and encoded, and the pair scores go
+    to :func:`verification_metrics`. The folds of the file are used when it has several
+    (``pairs.txt``: 10 x 600); a one-fold file (View 1, ``pairs_sample.txt``) is split into
+    ``n_folds`` contiguous blocks.
+
+    Args:
+        network: model with ``encode`` / ``predict``, or a callable on image batches.
+        pairs_file: LFW pairs file.
+        image_root: folder holding ``Name/Name_NNNN.jpg``.
+        image_size: (height, width); default: read from the network's input shape.
+        batch_size: images per forward pass.
+        flip: flip test-time augmentation (:func:`encode_with_flip`).
+        distance: "cosine" (similarity) or "euclidean" (distance) pair score.
+        n_folds: folds for one-fold files.
+
+    Returns:
+        the :func:`verification_metrics` dict plus ``num_pairs``.
+    """
+    from embedding_net.data import load_images, read_lfw_pairs
+    from embedding_net.evaluation.encoding import encode_images, encode_with_flip
+
+    pairs = read_lfw_pairs(pairs_file, image_root)
+    if len(pairs.paths1) == 0:
+        raise ValueError(f"evaluate_lfw_pairs: no usable pair in {pairs_file}.")
+    size = tuple(image_size) if image_size is not None else _network_image_size(network)
+    unique = sorted(set(pairs.paths1) | set(pairs.paths2))
+    loaded = load_images(unique, image_size=size)
+    position = {unique[i]: row for row, i in enumerate(loaded.kept)}
+    usable = np.array([a in position and b in position for a, b in zip(pairs.paths1, pairs.paths2)])
+    if not usable.any():
+        raise ValueError(f"evaluate_lfw_pairs: no pair of {pairs_file} has readable images.")
+    if flip:
+        embeddings = encode_with_flip(network, loaded.images, batch_size)
+    else:
+        embeddings = encode_images(network, loaded.images, batch_size)
+    idx_a = np.array([position[p] for p, u in zip(pairs.paths1, usable) if u])
+    idx_b = np.array([position[p] for p, u in zip(pairs.paths2, usable) if u])
+    scores = pair_scores(embeddings[idx_a], embeddings[idx_b], distance)
+    folds = pairs.folds[usable]
+    result = verification_metrics(
+        scores,
+        pairs.is_same[usable],
+        n_folds=n_folds,
+        higher_is_similar=distance == "cosine",
+        folds=folds if np.unique(folds).shape[0] > 1 else None,
+    )
+    result["num_pairs"] = int(usable.sum())
     return result
