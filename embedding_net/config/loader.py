@@ -1,0 +1,334 @@
+"""Read a YAML file into a validated :class:`~embedding_net.config.schema.TrainConfig`.
+
+Only ``yaml.safe_load`` is used. Every problem is a :class:`ConfigError` (a ``ValueError``)
+whose message names the file and the dotted key at fault, e.g.
+``runs.yaml: optimizer.learning_rate: expected a number, got 'fast' (str)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from embedding_net.config.schema import TrainConfig
+
+#: fields holding paths: ``${data}``, ``${config_dir}`` and ``~`` are expanded in them
+PATH_FIELDS = {
+    ("data", "root"),
+    ("data", "people_file"),
+    ("data", "pairs_file"),
+    ("model", "weights"),
+    ("output_dir",),
+}
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+class ConfigError(ValueError):
+    """A config file is malformed; the message names the file and the key."""
+
+
+def _where(source: str | None, key: str) -> str:
+    prefix = f"{source}: " if source else "config: "
+    return f"{prefix}{key}" if key else prefix.rstrip(": ")
+
+
+def _type_name(annotation) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "null"
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return f"a list of {_type_name(item)}"
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(annotation):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(
+        annotation, str(annotation)
+    )
+
+
+def _convert(value, annotation, key: str, source: str | None):
+    """Check ``value`` against ``annotation``; return the converted value or raise."""
+
+    def fail(expected: str | None = None):
+        expected = expected or _type_name(annotation)
+        raise ConfigError(
+            f"{_where(source, key)}: expected {expected}, got {value!r} ({type(value).__name__})"
+        )
+
+    if annotation is Any:
+        return value
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if value is None:
+            return annotation()
+        if not isinstance(value, dict):
+            fail()
+        return _build(annotation, value, key, source)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None:
+            if type(None) in args:
+                return None
+            fail()
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, source)
+            except ConfigError as exc:
+                errors.append(exc)
+        fail()
+    if origin is Literal:
+        if value not in typing.get_args(annotation) or isinstance(value, bool):
+            fail()
+        return value
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            fail()
+        return [_convert(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            fail()
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise ConfigError(f"{_where(source, key)}: keys must be strings, got {bad[0]!r}")
+        return dict(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            fail()
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail()
+        return value
+    if annotation is float:
+        # YAML 1.1 (PyYAML) reads `1e-3` as a string: accept numeric strings for floats
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail()
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            fail()
+        return value
+    raise TypeError(f"unsupported config annotation {annotation!r} at {key}")  # pragma: no cover
+
+
+def _build(cls, mapping: dict, prefix: str, source: str | None):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+    kwargs = {}
+    for raw_key, value in mapping.items():
+        key = f"{prefix}.{raw_key}" if prefix else str(raw_key)
+        if raw_key not in names:
+            section = f"section {prefix!r}" if prefix else "the top level"
+            raise ConfigError(
+                f"{_where(source, key)}: unknown key; {section} accepts {', '.join(names)}"
+            )
+        kwargs[raw_key] = _convert(value, hints[raw_key], key, source)
+    return cls(**kwargs)
+
+
+def _expand(path: str, config_dir: Path | None) -> str:
+    from embedding_net.data.locations import data_root
+
+    if "${data}" in path:
+        path = path.replace("${data}", str(data_root()))
+    if "${config_dir}" in path:
+        path = path.replace("${config_dir}", str(config_dir or Path.cwd()))
+    return os.path.expanduser(path)
+
+
+def _check_values(config: TrainConfig, source: str | None) -> None:
+    def need(condition: bool, key: str, message: str):
+        if not condition:
+            raise ConfigError(f"{_where(source, key)}: {message}")
+
+    d, m, s, o, sc, t, v = (
+        config.data,
+        config.model,
+        config.sampler,
+        config.optimizer,
+        config.schedule,
+        config.training,
+        config.validation,
+    )
+    need(bool(d.root), "data.root", "is required (the dataset folder, or the CSV file)")
+    need(
+        len(d.image_size) == 2 and all(x > 0 for x in d.image_size),
+        "data.image_size",
+        f"expected [height, width] of positive integers, got {d.image_size}",
+    )
+    need(
+        0.0 <= d.val_fraction < 1.0, "data.val_fraction", f"must be in [0, 1), got {d.val_fraction}"
+    )
+    need(d.num_val_pairs >= 2, "data.num_val_pairs", "must be >= 2")
+    for key, value in (
+        ("data.max_identities", d.max_identities),
+        ("data.max_images_per_identity", d.max_images_per_identity),
+        ("sampler.steps_per_epoch", s.steps_per_epoch),
+    ):
+        need(value is None or value >= 1, key, f"must be >= 1 or null, got {value}")
+    need(m.embedding_dim >= 1, "model.embedding_dim", "must be >= 1")
+    need(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
+    need(m.margin > 0, "model.margin", f"must be > 0, got {m.margin}")
+    need(s.P >= 2 or s.kind != "pk", "sampler.P", f"must be >= 2 for P x K batches, got {s.P}")
+    need(s.K >= 1, "sampler.K", f"must be >= 1, got {s.K}")
+    need(s.batch_size >= 1, "sampler.batch_size", f"must be >= 1, got {s.batch_size}")
+    need(
+        0.0 <= s.positive_fraction <= 1.0,
+        "sampler.positive_fraction",
+        f"must be in [0, 1], got {s.positive_fraction}",
+    )
+    need(o.learning_rate > 0, "optimizer.learning_rate", f"must be > 0, got {o.learning_rate}")
+    need(o.weight_decay >= 0, "optimizer.weight_decay", "must be >= 0")
+    need(
+        not o.rectify or o.name in ("adam", "adamw"),
+        "optimizer.rectify",
+        f"RAdam rectification applies to adam/adamw, not {o.name!r}",
+    )
+    need(sc.warmup_epochs >= 0, "schedule.warmup_epochs", "must be >= 0")
+    need(0 < sc.factor < 1, "schedule.factor", f"must be in (0, 1), got {sc.factor}")
+    need(sc.step_epochs >= 1, "schedule.step_epochs", "must be >= 1")
+    need(
+        sc.min_learning_rate < o.learning_rate,
+        "schedule.min_learning_rate",
+        "must be below optimizer.learning_rate",
+    )
+    need(t.epochs >= 1, "training.epochs", f"must be >= 1, got {t.epochs}")
+    need(t.verbose in (0, 1, 2), "training.verbose", "must be 0, 1 or 2")
+    need(v.every >= 1, "validation.every", "must be >= 1")
+    # combinations
+    kind_samplers = {"embedding": ("pk", "random"), "siamese": ("pairs",), "triplet": ("triplets",)}
+    need(
+        s.kind in kind_samplers[m.kind],
+        "sampler.kind",
+        f"model.kind {m.kind!r} trains on sampler.kind {' or '.join(kind_samplers[m.kind])}, "
+        f"got {s.kind!r}",
+    )
+    need(
+        d.layout != "triplets_csv" or m.kind == "triplet",
+        "data.layout",
+        "triplets_csv trains model.kind 'triplet'",
+    )
+    need(
+        m.head == "distance" or m.kind == "siamese",
+        "model.head",
+        "only applies to model.kind 'siamese'",
+    )
+    need(
+        d.split != "given" or d.layout in ("folders", "gtsrb", "tfrecord"),
+        "data.split",
+        f"'given' needs train/ and val/ folders (layouts folders, gtsrb, tfrecord), "
+        f"not {d.layout!r}",
+    )
+    need(
+        v.protocol == "none" or d.split != "none",
+        "validation.protocol",
+        f"{v.protocol!r} needs held-out data: set data.split",
+    )
+
+
+def parse_config(mapping: Any, source: str | os.PathLike | None = None) -> TrainConfig:
+    """Validate a mapping (e.g. from ``yaml.safe_load``) into a :class:`TrainConfig`.
+
+    Args:
+        mapping: the parsed YAML document.
+        source: file name used in error messages and to expand ``${config_dir}``.
+
+    Returns:
+        :class:`TrainConfig` with path fields expanded.
+
+    Raises:
+        ConfigError: unknown key, wrong type or invalid value; the message names ``source``
+            and the dotted key.
+    """
+    source_str = None if source is None else os.fspath(source)
+    if not isinstance(mapping, dict):
+        raise ConfigError(
+            f"{_where(source_str, '')}: expected a mapping of sections at the top level, "
+            f"got {type(mapping).__name__}"
+        )
+    config = _build(TrainConfig, mapping, "", source_str)
+    config.source = source_str
+    config_dir = Path(source_str).resolve().parent if source_str else None
+    for path in PATH_FIELDS:
+        owner = config
+        for part in path[:-1]:
+            owner = getattr(owner, part)
+        value = getattr(owner, path[-1])
+        if isinstance(value, str) and value:
+            setattr(owner, path[-1], _expand(value, config_dir))
+    _check_values(config, source_str)
+    return config
+
+
+def load_config(path: str | os.PathLike, overrides: dict | None = None) -> TrainConfig:
+    """Read and validate a YAML config file.
+
+    Args:
+        path: the YAML file.
+        overrides: optional ``{"section.key": value}`` applied on top of the file (e.g. from
+            ``embedding-net train --set training.epochs=1``), validated like the file.
+
+    Returns:
+        :class:`TrainConfig`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ConfigError: YAML syntax error, unknown key, wrong type or bad value (file and key named).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        mapping = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if mapping is None:
+        mapping = {}
+    for dotted, value in (overrides or {}).items():
+        target = mapping
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            if not isinstance(target, dict):
+                break
+            if target.get(part) is None:
+                target[part] = {}
+            target = target[part]
+        if not isinstance(target, dict):
+            raise ConfigError(f"{path}: {dotted}: cannot override inside a non-mapping value")
+        target[parts[-1]] = value
+    return parse_config(mapping, path)
+
+
+def config_to_dict(config: TrainConfig) -> dict:
+    """The config as plain YAML-ready data (``source`` dropped)."""
+    data = dataclasses.asdict(config)
+    data.pop("source", None)
+    return data
+
+
+def dump_config(config: TrainConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (what a run actually used)."""
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))

@@ -1,0 +1,202 @@
+"""The images of a config's ``data`` section: listing, subsetting and the train/validation split.
+
+Splits are seeded (``np.random.default_rng(seed)``) and never mix an identity (``identity``)
+or a track (``tracklet``) between training and validation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedding_net.config.schema import DataConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitRecords:
+    """Training and validation images of a config.
+
+    Attributes:
+        train: list of ``ImageRecord`` used for training (and as the kNN reference set).
+        val: list of ``ImageRecord`` held out (may be empty).
+        train_triplets: for ``layout: triplets_csv``, the CSV rows used for training
+            (``TripletRecords``); None otherwise.
+        label_map: ``{original label: int}`` of the training identities (sorted).
+    """
+
+    train: list
+    val: list
+    train_triplets: object | None
+    label_map: dict
+
+
+def list_records(data: DataConfig):
+    """List the images of ``data.root`` following ``data.layout``.
+
+    Returns:
+        ``(records, triplets)``: a list of ``ImageRecord`` and, for ``triplets_csv``, the
+        ``TripletRecords`` of the CSV (else None).
+
+    Raises:
+        FileNotFoundError: ``data.root`` does not exist or holds no image.
+    """
+    from embedding_net.data import adapters
+
+    root = Path(data.root)
+    if not root.exists():
+        raise FileNotFoundError(f"data.root: {root} does not exist")
+    layout = data.layout
+    if layout == "triplets_csv":
+        triplets = adapters.read_triplets_csv(root)
+        return adapters.triplet_records_to_images(triplets), triplets
+    if layout == "tfrecord":
+        return _tfrecord_records(root), None
+    if layout == "folders":
+        return adapters.list_class_folders(root), None
+    if layout == "gtsrb":
+        return adapters.list_gtsrb(root), None
+    if layout == "lfw":
+        return adapters.list_lfw_people(root, data.people_file), None
+    return adapters.list_reid_images(root, naming=layout), None
+
+
+def _tfrecord_records(root: Path) -> list:
+    """Placeholder records of a TFRecord folder: labels/cameras/splits from its index files."""
+    from embedding_net.data.adapters import ImageRecord
+    from embedding_net.data.tfrecords import TFRecordIndex, read_manifest
+
+    manifest = read_manifest(root)
+    records = []
+    for split in manifest["splits"]:
+        index = TFRecordIndex(root, split)
+        for i in range(len(index)):
+            meta = {
+                "split": split,
+                "camera": int(index.cameras[i]),
+                "tracklet": int(index.tracklets[i]),
+                "position": i,
+            }
+            records.append(ImageRecord(f"{root}#{split}/{i}", int(index.labels[i]), meta))
+    return records
+
+
+def _subset(records: list, data: DataConfig, rng: np.random.Generator) -> list:
+    if data.max_identities is None and data.max_images_per_identity is None:
+        return records
+    by_label = defaultdict(list)
+    for r in records:
+        by_label[r.label].append(r)
+    labels = sorted(by_label, key=lambda x: (str(type(x)), x))
+    if data.max_identities is not None and len(labels) > data.max_identities:
+        chosen = rng.choice(len(labels), data.max_identities, replace=False)
+        labels = [labels[i] for i in sorted(chosen)]
+    out = []
+    for label in labels:
+        items = by_label[label]
+        n = data.max_images_per_identity
+        if n is not None and len(items) > n:
+            keep = sorted(rng.choice(len(items), n, replace=False))
+            items = [items[i] for i in keep]
+        out.extend(items)
+    return out
+
+
+def split_records(records: list, triplets, data: DataConfig, seed: int) -> SplitRecords:
+    """Subset (``max_identities``, ``max_images_per_identity``) and split the records.
+
+    Args:
+        records: ``ImageRecord`` list from :func:`list_records`.
+        triplets: ``TripletRecords`` for ``triplets_csv`` (else None).
+        data: the data section.
+        seed: split seed.
+
+    Returns:
+        :class:`SplitRecords`.
+
+    Raises:
+        ValueError: the split cannot be made (no ``train``/``val`` folders for ``given``, no
+            track ids for ``tracklet``, fewer than 2 identities to hold out from).
+    """
+    from embedding_net.data.adapters import TripletRecords, encode_labels
+
+    rng = np.random.default_rng(seed)
+    records = _subset(records, data, rng)
+    split = data.split
+    if split == "none":
+        train, val = list(records), []
+    elif split == "given":
+        splits = {r.metadata.get("split") for r in records}
+        if not {"train", "val"} <= splits:
+            raise ValueError(
+                f"data.split: 'given' needs train/ and val/ folders under {data.root}, found "
+                f"splits {sorted(s for s in splits if s)}"
+            )
+        train = [r for r in records if r.metadata.get("split") == "train"]
+        val = [r for r in records if r.metadata.get("split") == "val"]
+    elif split == "identity":
+        labels = sorted({r.label for r in records}, key=lambda x: (str(type(x)), x))
+        if len(labels) < 3:
+            raise ValueError(
+                f"data.split: 'identity' needs at least 3 identities, {data.root} has {len(labels)}"
+            )
+        n_val = min(len(labels) - 2, max(2, int(round(data.val_fraction * len(labels)))))
+        held = {labels[i] for i in rng.choice(len(labels), n_val, replace=False)}
+        train = [r for r in records if r.label not in held]
+        val = [r for r in records if r.label in held]
+    elif split == "tracklet":
+        if any(r.metadata.get("tracklet") is None for r in records):
+            raise ValueError(
+                f"data.split: 'tracklet' needs track ids (layouts gtsrb, mars); {data.root} "
+                "has images without one"
+            )
+        tracks = defaultdict(set)
+        for r in records:
+            tracks[r.label].add(r.metadata["tracklet"])
+        held = set()
+        for label in sorted(tracks, key=lambda x: (str(type(x)), x)):
+            ids = sorted(tracks[label])
+            if len(ids) < 2:
+                continue
+            n_val = min(len(ids) - 1, max(1, int(round(data.val_fraction * len(ids)))))
+            held.update((label, ids[i]) for i in rng.choice(len(ids), n_val, replace=False))
+        train = [r for r in records if (r.label, r.metadata["tracklet"]) not in held]
+        val = [r for r in records if (r.label, r.metadata["tracklet"]) in held]
+    else:  # pragma: no cover - validated by the schema
+        raise ValueError(f"data.split: unknown split {split!r}")
+    if not train:
+        raise ValueError(f"data: no training image left under {data.root} after the split")
+    _, label_map = encode_labels([r.label for r in train])
+    train_triplets = None
+    if triplets is not None:
+        # rows whose three images are all training images (pseudo-identities by union-find)
+        train_paths = {r.path for r in train}
+        keep = [
+            i
+            for i, (a, p, n) in enumerate(
+                zip(triplets.anchors, triplets.positives, triplets.negatives)
+            )
+            if a in train_paths and p in train_paths and n in train_paths
+        ]
+        if not keep:
+            raise ValueError(
+                f"data: no CSV row of {data.root} is left for training after the split"
+            )
+        train_triplets = TripletRecords(
+            [triplets.anchors[i] for i in keep],
+            [triplets.positives[i] for i in keep],
+            [triplets.negatives[i] for i in keep],
+        )
+    logger.info(
+        "data: %d training images (%d identities), %d held out (%d identities)",
+        len(train),
+        len({r.label for r in train}),
+        len(val),
+        len({r.label for r in val}),
+    )
+    return SplitRecords(train, val, train_triplets, label_map)

@@ -1,0 +1,348 @@
+"""Typed training configuration: one dataclass per YAML section, validated on load.
+
+A config file is a YAML mapping with the sections below (every key optional unless said
+otherwise; the defaults are the dataclass defaults)::
+
+    name: traffic_signs_small
+    seed: 0
+    output_dir: runs/traffic_signs_small
+    data:         {layout, root, image_size, split, val_fraction, ...}     # DataConfig
+    model:        {kind, backbone, embedding_dim, pooling, ...}            # ModelConfig
+    loss:         {name, params, miner, miner_params, identity_loss, ...}  # LossConfig
+    sampler:      {kind, P, K, batch_size, steps_per_epoch, ...}           # SamplerConfig
+    augmentation: {preset, randaugment, ...}                               # AugmentationConfig
+    optimizer:    {name, learning_rate, weight_decay, rectify, ...}        # OptimizerConfig
+    schedule:     {name, warmup_epochs, min_learning_rate, ...}            # ScheduleConfig
+    training:     {epochs, mixed_precision, ...}                           # TrainingConfig
+    validation:   {protocol, monitor, mode, every, ...}                    # ValidationConfig
+    callbacks:    {tensorboard, checkpoint_every_epoch, early_stopping_patience, ...}
+
+Strings in path fields may use ``${data}`` (the shared data root,
+:func:`embedding_net.data.locations.data_root`), ``${config_dir}`` (the folder of the YAML
+file) and ``~``; other relative paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LAYOUTS = (
+    "folders",
+    "gtsrb",
+    "cuhk03",
+    "market",
+    "duke",
+    "mars",
+    "lfw",
+    "triplets_csv",
+    "tfrecord",
+)
+SPLITS = ("given", "identity", "tracklet", "none")
+MODEL_KINDS = ("embedding", "siamese", "triplet")
+SAMPLERS = ("pk", "random", "pairs", "triplets")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "reduce_on_plateau", "step")
+PROTOCOLS = ("none", "reid", "verification", "classification")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass
+class DataConfig:
+    """Where the images are and how they are split into training and validation.
+
+    Attributes:
+        layout: how labels are read: ``folders`` (``root/<class>/*`` or ``root/train|val/<class>``),
+            ``gtsrb`` (class folders + track ids), ``cuhk03`` / ``market`` / ``duke`` / ``mars``
+            (re-id file names), ``lfw`` (person folders), ``triplets_csv`` (``root`` is a CSV
+            with Anchor,Positive,Negative columns) or ``tfrecord`` (a folder written by
+            ``embedding-net tfrecord``).
+        root: dataset folder (or CSV file); required.
+        image_size: ``[height, width]`` images are resized to.
+        split: validation hold-out: ``given`` (the ``train/`` and ``val/`` folders, or the
+            TFRecord splits), ``identity`` (whole identities held out), ``tracklet`` (whole
+            tracks / tracklets held out, identities shared: GTSRB), ``none``.
+        val_fraction: fraction of identities (or tracks) held out for ``identity`` / ``tracklet``.
+        people_file: LFW people file restricting the people read (``layout: lfw``).
+        pairs_file: LFW-format pairs file used for verification validation instead of pairs
+            drawn from the held-out people.
+        num_val_pairs: pairs drawn from held-out people for verification (half matched).
+        max_identities: keep only this many identities (sorted, seeded choice); None keeps all.
+        max_images_per_identity: keep at most this many images per identity; None keeps all.
+    """
+
+    root: str = ""
+    layout: Literal[LAYOUTS] = "folders"  # type: ignore[valid-type]
+    image_size: list[int] = field(default_factory=lambda: [64, 64])
+    split: Literal[SPLITS] = "identity"  # type: ignore[valid-type]
+    val_fraction: float = 0.2
+    people_file: str | None = None
+    pairs_file: str | None = None
+    num_val_pairs: int = 600
+    max_identities: int | None = None
+    max_images_per_identity: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The network: a :class:`~embedding_net.BaseNetwork`, optionally wrapped.
+
+    Attributes:
+        kind: ``embedding`` (the BaseNetwork trained with an in-batch loss on labelled
+            batches), ``siamese`` (:class:`~embedding_net.SiameseModel` on pairs) or
+            ``triplet`` (:class:`~embedding_net.TripletModel` on explicit triplets).
+        backbone: a name from ``embedding_net.available_backbones()``.
+        weights: backbone weights: None, ``imagenet`` or a local weights file.
+        embedding_dim: embedding size.
+        pooling: ``avg``, ``max`` or ``gem``.
+        dropout: dropout before the embedding layer.
+        neck: ``none``, ``batchnorm`` or ``bnneck``.
+        normalize: L2-normalise the embeddings.
+        freeze_backbone: train only the head.
+        head: siamese head: ``distance`` (contrastive) or ``merge`` (seed 002's
+            ``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
+        distance: pair distance of siamese/triplet models: ``euclidean``,
+            ``squared_euclidean`` or ``cosine``.
+        margin: contrastive / triplet margin of siamese/triplet models.
+        contrastive_weight: extra contrastive term of the merge head.
+    """
+
+    kind: Literal[MODEL_KINDS] = "embedding"  # type: ignore[valid-type]
+    backbone: str = "simple_cnn"
+    weights: str | None = None
+    embedding_dim: int = 128
+    pooling: Literal["avg", "max", "gem"] = "avg"
+    dropout: float = 0.0
+    neck: Literal["none", "batchnorm", "bnneck"] = "none"
+    normalize: bool = True
+    freeze_backbone: bool = False
+    head: Literal["distance", "merge"] = "distance"
+    distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
+    margin: float = 1.0
+    contrastive_weight: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    """The in-batch loss of ``model.kind: embedding`` (siamese/triplet models bring theirs).
+
+    Attributes:
+        name: a name from ``embedding_net.losses.available_losses()`` (e.g.
+            ``batch-hard-triplet``, ``triplet-semihard``, ``multi-similarity``, ``arcface``).
+        params: keyword arguments of the loss (e.g. ``{margin: 0.3}``); losses with class
+            weights (``arcface``, ``cosface``, ``proxy-anchor``, ...) get ``num_classes``
+            filled in from the data.
+        miner: optional miner name from ``embedding_net.miners.available_miners()``,
+            passed to losses that take ``miner=``.
+        miner_params: keyword arguments of the miner.
+        identity_loss: optional classification loss added to the metric loss (the re-id
+            "triplet + ID loss" recipe): ``cosface``, ``arcface`` or any class-weight loss;
+            ``num_classes`` is filled in.
+        identity_params: keyword arguments of the identity loss.
+        identity_weight: weight of the identity loss in the sum.
+    """
+
+    name: str = "batch-hard-triplet"
+    params: dict[str, Any] = field(default_factory=dict)
+    miner: str | None = None
+    miner_params: dict[str, Any] = field(default_factory=dict)
+    identity_loss: str | None = None
+    identity_params: dict[str, Any] = field(default_factory=dict)
+    identity_weight: float = 1.0
+
+
+@dataclass
+class SamplerConfig:
+    """How training batches are drawn.
+
+    Attributes:
+        kind: ``pk`` (P identities x K images; in-batch losses), ``random`` (shuffled
+            labelled images), ``pairs`` (balanced pairs for siamese models), ``triplets``
+            (random triplets, or the CSV rows for ``layout: triplets_csv``).
+        P: identities per P x K batch.
+        K: images per identity in a P x K batch.
+        batch_size: batch size of ``random`` / ``pairs`` / ``triplets``.
+        positive_fraction: fraction of matched pairs in a ``pairs`` batch.
+        camera_aware: spread the K images over cameras (re-id).
+        tracklet_aware: spread the K images over tracklets (MARS, GTSRB tracks).
+        steps_per_epoch: batches per epoch; None: one pass over the training images.
+    """
+
+    kind: Literal[SAMPLERS] = "pk"  # type: ignore[valid-type]
+    P: int = 8
+    K: int = 4
+    batch_size: int = 32
+    positive_fraction: float = 0.5
+    camera_aware: bool = False
+    tracklet_aware: bool = False
+    steps_per_epoch: int | None = None
+
+
+@dataclass
+class AugmentationConfig:
+    """Training-time augmentation (``embedding_net.data.augmentation_pipeline``).
+
+    Attributes:
+        preset: None (no augmentation) or ``default``, ``reid``, ``faces``, ``signs``, ``flip``.
+        randaugment: append Keras' RandAugment.
+        erasing_probability: random-erasing probability of the ``reid``/``default`` presets.
+        pad: reflect padding before the random crop of the ``reid`` preset.
+    """
+
+    preset: Literal["default", "reid", "faces", "signs", "flip"] | None = None
+    randaugment: bool = False
+    erasing_probability: float = 0.5
+    pad: int = 10
+
+
+@dataclass
+class OptimizerConfig:
+    """The optimizer.
+
+    Attributes:
+        name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
+        learning_rate: peak learning rate.
+        weight_decay: decoupled weight decay (``adamw``; also applied by ``sgd``/``adam``
+            when > 0, Keras-style).
+        momentum: SGD / RMSprop momentum.
+        nesterov: SGD Nesterov momentum.
+        beta_1, beta_2, epsilon: Adam-family moments.
+        rectify: RAdam-style variance rectification for ``adam`` / ``adamw``
+            (:class:`~embedding_net.config.RectifiedAdam`; Liu et al. 2020).
+        clipnorm: clip each gradient to this norm; None disables.
+    """
+
+    name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    rectify: bool = False
+    clipnorm: float | None = None
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule.
+
+    Attributes:
+        name: ``constant``; ``cosine`` (cosine decay to ``min_learning_rate``);
+            ``warmup_cosine`` (linear warmup from ``warmup_start`` x lr over
+            ``warmup_epochs``, then cosine decay); ``reduce_on_plateau`` (Keras'
+            ReduceLROnPlateau on ``monitor``); ``step`` (x ``factor`` every ``step_epochs``).
+        warmup_epochs: warmup length in epochs (``warmup_cosine``).
+        warmup_start: learning rate at the start of the warmup, as a fraction of the peak.
+        min_learning_rate: floor of cosine decay and of ReduceLROnPlateau.
+        factor: multiplier of ``reduce_on_plateau`` and ``step``.
+        patience: epochs without improvement before ``reduce_on_plateau`` acts.
+        monitor: the log ReduceLROnPlateau watches (e.g. ``loss``, ``val_rank1``).
+        mode: ``min`` or ``max`` for ``monitor``; ``auto`` guesses from its name.
+        step_epochs: epochs between two ``step`` decays.
+    """
+
+    name: Literal[SCHEDULES] = "constant"  # type: ignore[valid-type]
+    warmup_epochs: float = 0.0
+    warmup_start: float = 0.1
+    min_learning_rate: float = 0.0
+    factor: float = 0.1
+    patience: int = 3
+    monitor: str = "loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    step_epochs: int = 10
+
+
+@dataclass
+class TrainingConfig:
+    """The ``fit`` loop.
+
+    Attributes:
+        epochs: training epochs.
+        mixed_precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (Keras dtype
+            policy, restored after training).
+        verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
+        max_seconds: stop after the epoch during which this many seconds of training have
+            passed (a time budget); None: no limit.
+    """
+
+    epochs: int = 10
+    mixed_precision: Literal[PRECISIONS] = "float32"  # type: ignore[valid-type]
+    verbose: int = 2
+    max_seconds: float | None = None
+
+
+@dataclass
+class ValidationConfig:
+    """Epoch-end evaluation on the held-out split; picks the best model.
+
+    Attributes:
+        protocol: ``none``; ``reid`` (query/gallery from held-out identities: one query per
+            identity and camera, CMC + mAP; logs ``val_rank1``, ``val_rank5``, ``val_mAP``);
+            ``verification`` (held-out pairs, 10-fold accuracy: ``val_pair_accuracy``,
+            ``val_auc``, ``val_f1``); ``classification`` (kNN top-1 of held-out images
+            against the training images: ``val_knn_top1``).
+        monitor: the log picking the best model (default: the protocol's main metric).
+        mode: ``max`` or ``min`` for ``monitor``.
+        every: evaluate every this many epochs (and after the last).
+        max_gallery: at most this many training images as the kNN reference set
+            (``classification``), a seeded choice.
+        batch_size: images per forward pass when encoding.
+    """
+
+    protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
+    monitor: str | None = None
+    mode: Literal["max", "min"] = "max"
+    every: int = 1
+    max_gallery: int | None = 20000
+    batch_size: int = 128
+
+
+@dataclass
+class CallbacksConfig:
+    """Logging and checkpointing.
+
+    Attributes:
+        tensorboard: write TensorBoard logs to ``<output_dir>/logs``.
+        checkpoint_every_epoch: back up weights + optimizer state every epoch
+            (``<output_dir>/backup``) so ``embedding-net train --resume`` continues.
+        save_best: save the best model by ``validation.monitor`` to
+            ``<output_dir>/best.keras`` (without validation: the last model).
+        early_stopping_patience: stop when ``validation.monitor`` has not improved for
+            this many evaluations; None disables.
+        csv_log: write ``<output_dir>/history.csv``.
+    """
+
+    tensorboard: bool = True
+    checkpoint_every_epoch: bool = True
+    save_best: bool = True
+    early_stopping_patience: int | None = None
+    csv_log: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run (see the module docstring for the YAML layout).
+
+    Attributes:
+        name: run name (used in logs).
+        seed: seed of every random choice (splits, samplers, weights).
+        output_dir: folder receiving logs, checkpoints and the models.
+        source: the YAML file this config was read from (set by :func:`load_config`).
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    name: str = "run"
+    seed: int = 0
+    output_dir: str = "runs/run"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    source: str | None = None
