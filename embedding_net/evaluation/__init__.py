@@ -6,6 +6,7 @@ Every function accepts numpy arrays or backend tensors and returns plain Python 
 from embedding_net.evaluation.encoding import encode_images, encode_with_flip
 from embedding_net.evaluation.index import EmbeddingIndex, SearchResult, build_index_from_folder
 from embedding_net.evaluation.reid import reid_metrics, reid_metrics_from_distances
+from embedding_net.evaluation.reranking import average_query_expansion, k_reciprocal_rerank
 from embedding_net.evaluation.retrieval import clustering_metrics, knn_accuracy, retrieval_metrics
 from embedding_net.evaluation.verification import (
     best_threshold,
@@ -17,12 +18,14 @@ from embedding_net.evaluation.verification import (
 __all__ = [
     "EmbeddingIndex",
     "SearchResult",
+    "average_query_expansion",
     "build_index_from_folder",
     "encode_images",
     "encode_with_flip",
     "best_threshold",
     "clustering_metrics",
     "evaluate_lfw_pairs",
+    "k_reciprocal_rerank",
     "knn_accuracy",
     "pair_scores",
     "retrieval_metrics",
