@@ -18,6 +18,12 @@ import sys
 SUBCOMMAND_MODULES = [
     "embedding_net.cli.demo",
     "embedding_net.cli.tfrecord",
+    "embedding_net.cli.train",
+    "embedding_net.cli.encode",
+    "embedding_net.cli.compare",
+    "embedding_net.cli.search",
+    "embedding_net.cli.evaluate",
+    "embedding_net.cli.visualize",
     "embedding_net.cli.export",
 ]
 

@@ -1,0 +1,127 @@
+"""``embedding-net evaluate --protocol reid|verification|classification``: metrics of a model.
+
+Either on the held-out split of a training config (the same images ``train`` validated on)::
+
+    embedding-net evaluate --model runs/cuhk03/network.keras --config examples/mars/full.yaml
+
+or on a folder, every image of which is evaluation data::
+
+    embedding-net evaluate --model network.keras --protocol reid --data query_gallery/ --layout market
+    embedding-net evaluate --model network.keras --protocol verification \\
+        --data ../shared/data/sample/faces_lfw --layout lfw \\
+        --pairs ../shared/data/sample/faces_lfw/pairs_sample.txt --flip
+    embedding-net evaluate --model network.keras --protocol classification \\
+        --data ../shared/data/sample/traffic_signs_gtsrb --layout gtsrb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from embedding_net.cli._loading import LAYOUTS
+
+PROTOCOLS = ("reid", "verification", "classification")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="re-id (CMC/mAP), verification (LFW folds) or kNN classification metrics",
+        description=(
+            "Evaluate a model's embeddings. reid: one query per identity and camera, the rest "
+            "is the gallery (same identity + same camera removed), Rank-k, mAP, mINP. "
+            "verification: cosine similarity of pairs (--pairs LFW pairs file, or pairs drawn "
+            "from the people of --data), 10-fold accuracy with held-out thresholds, AUC, EER, "
+            "F1. classification: kNN top-1/top-5 of val/ images against train/ images (a "
+            "folder with train/ and val/), of --data against --gallery, or leave-one-out. "
+            "With --config, the held-out split of that training config is used."
+        ),
+    )
+    parser.add_argument("--model", required=True, help=".keras model")
+    parser.add_argument("--protocol", choices=PROTOCOLS, help="default: the config's protocol")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="evaluate on the held-out split of this config")
+    source.add_argument("--data", help="evaluate on every image of this folder")
+    parser.add_argument("--layout", choices=LAYOUTS, default="folders", help="layout of --data")
+    parser.add_argument("--pairs", help="LFW-format pairs file (verification with --data)")
+    parser.add_argument("--gallery", help="reference folder (classification with --data)")
+    parser.add_argument("--num-pairs", type=int, default=600, help="pairs drawn (verification)")
+    parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    parser.add_argument("--seed", type=int, default=0, help="query/pair choice seed")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
+    parser.add_argument("--output", help="also write the metrics to this JSON file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    return parser
+
+
+def _from_config(args, size):
+    from embedding_net.cli import UsageError
+    from embedding_net.config import load_config
+    from embedding_net.config.records import list_records, split_records
+    from embedding_net.config.validation import build_validation_set
+
+    config = load_config(args.config)
+    if args.protocol:
+        config.validation.protocol = args.protocol
+    if config.validation.protocol == "none":
+        raise UsageError(f"{args.config} sets no validation.protocol: pass --protocol")
+    if tuple(config.data.image_size) != tuple(size):
+        config.data.image_size = list(size)
+    records, triplets = list_records(config.data)
+    split = split_records(records, triplets, config.data, config.seed)
+    return build_validation_set(config, split)
+
+
+def _from_folder(args, size):
+    from embedding_net.cli import UsageError
+    from embedding_net.cli._loading import list_folder
+    from embedding_net.config import validation as v
+
+    if args.protocol is None:
+        raise UsageError("--protocol is required with --data")
+    records = list_folder(args.data, args.layout)
+    if args.protocol == "reid":
+        return v.reid_set(records, size, seed=args.seed)
+    if args.protocol == "verification":
+        return v.verification_set(
+            records,
+            size,
+            num_pairs=args.num_pairs,
+            pairs_file=args.pairs,
+            image_root=args.data,
+            seed=args.seed,
+        )
+    if args.gallery:
+        return v.classification_set(records, list_folder(args.gallery, args.layout), size)
+    splits = {r.metadata.get("split") for r in records}
+    if {"train", "val"} <= splits:
+        query = [r for r in records if r.metadata.get("split") == "val"]
+        reference = [r for r in records if r.metadata.get("split") == "train"]
+        return v.classification_set(query, reference, size)
+    return v.classification_set(records, None, size)
+
+
+def run(args) -> int:
+    from embedding_net.cli import UsageError
+    from embedding_net.cli._loading import (
+        check_output,
+        embedding_network,
+        image_size_of,
+        load_model,
+    )
+    from embedding_net.config.validation import evaluate_protocol
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    output = check_output(args.output, args.overwrite) if args.output else None
+    network = embedding_network(load_model(args.model))
+    size = image_size_of(network)
+    validation = _from_config(args, size) if args.config else _from_folder(args, size)
+    metrics = evaluate_protocol(network, validation, batch_size=args.batch_size, flip=args.flip)
+    result = {"protocol": validation.protocol, "model": args.model, "flip": args.flip, **metrics}
+    text = json.dumps(result, indent=1)
+    print(text)
+    if output is not None:
+        output.write_text(text + "\n")
+    return 0
