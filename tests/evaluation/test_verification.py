@@ -131,3 +131,20 @@ def test_input_errors():
         verification_metrics(s, y, n_folds=1)
     with pytest.raises(ValueError, match="n_folds"):
         verification_metrics(s, y, n_folds=11)
+
+
+def test_explicit_folds_and_pair_scores():
+    from embedding_net.evaluation import pair_scores
+
+    rng = np.random.default_rng(5)
+    s, y = random_pairs(rng, 60)
+    ids = np.repeat(np.arange(6), 10)
+    a = verification_metrics(s, y, folds=ids)
+    b = verification_metrics(s, y, n_folds=6)
+    assert a["fold_thresholds"] == b["fold_thresholds"]
+    with pytest.raises(ValueError, match="folds"):
+        verification_metrics(s, y, folds=np.zeros(60, int))
+    x1, x2 = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    cos = [x1[i] @ x2[i] / np.linalg.norm(x1[i]) / np.linalg.norm(x2[i]) for i in range(5)]
+    np.testing.assert_allclose(pair_scores(x1, x2), cos)
+    np.testing.assert_allclose(pair_scores(x1, x2, "euclidean"), np.linalg.norm(x1 - x2, axis=1))
