@@ -67,7 +67,7 @@ def evaluate_embeddings(train_emb, y_train, test_emb, y_test) -> dict:
 
 def run_demo(
     output_dir: str | Path,
-    epochs: int = 40,
+    epochs: int = 20,
     embedding_dim: int = 32,
     batch_size: int = 128,
     seed: int = 0,
@@ -82,7 +82,7 @@ def run_demo(
 
     from embedding_net.losses import TripletSemiHardLoss
     from embedding_net.models import BaseNetwork
-    from embedding_net.visualization import plot_retrieval, plot_tsne
+    from embedding_net.visualization import plot_retrieval, plot_tsne, tsne_embed
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -114,14 +114,19 @@ def run_demo(
     network.save(model_path)
     files.append(model_path)
 
+    points = tsne_embed(test_emb, seed=seed)  # computed once, drawn twice
     tsne_path = output_dir / "tsne.png"
-    plot_tsne(test_emb, y_test, seed=seed, path=tsne_path, title="Held-out digits after training")
+    plot_tsne(
+        test_emb, y_test, points_2d=points, path=tsne_path, title="Held-out digits after training"
+    )
     files.append(tsne_path)
     if importlib.util.find_spec("plotly") is not None:
         from embedding_net.visualization import plot_tsne_interactive
 
         html_path = output_dir / "tsne.html"
-        plot_tsne_interactive(test_emb, y_test, images=x_test[..., 0], seed=seed, path=html_path)
+        plot_tsne_interactive(
+            test_emb, y_test, images=x_test[..., 0], points_2d=points, path=html_path
+        )
         files.append(html_path)
 
     grid_path = output_dir / "retrieval.png"

@@ -26,7 +26,7 @@ def add_parser(subparsers):
         "unless --overwrite",
     )
     parser.add_argument("--overwrite", action="store_true", help="allow a non-empty --output")
-    parser.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
 

@@ -45,7 +45,7 @@ def simple_cnn(
     for i, f in enumerate(filters, start=1):
         x = keras.layers.Conv2D(f, 3, padding="same", name=f"block{i}_conv")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
-        x = keras.layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{i}_bn")(x)
         x = keras.layers.ReLU(name=f"block{i}_relu")(x)
         if block_dropout:
             x = keras.layers.Dropout(block_dropout, name=f"block{i}_dropout")(x)
