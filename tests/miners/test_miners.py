@@ -85,8 +85,12 @@ def test_batch_all_and_easy_positive(batch):
 
 
 @pytest.mark.parametrize("margin", [None, 0.5])
-@pytest.mark.parametrize("fallback", ["easiest", "hardest", None])
-def test_semi_hard_miner_bruteforce(batch, margin, fallback):
+def test_semi_hard_miner_bruteforce(batch, margin):
+    for fallback in ("easiest", "hardest", None):
+        _check_semi_hard(batch, margin, fallback)
+
+
+def _check_semi_hard(batch, margin, fallback):
     y, x = batch
     res = M.SemiHardMiner(margin=margin, fallback=fallback)(y, x)
     d = _np(D.pairwise_distance(x))
@@ -199,18 +203,16 @@ def test_miner_serialization_round_trip(miner):
     )
 
 
-@pytest.mark.parametrize(
-    "name", ["batch-hard", "batch-all", "semi-hard", "easy-positive", "multi-similarity"]
-)
-def test_miners_compile(batch, name):
+def test_miners_compile(batch):
     y, x = batch
-    miner = M.get_miner(name)
-    eager = miner(y, x)
-    out = compiled(lambda yy, xx: tuple(t for t in miner(yy, xx) if t is not None))(y, x)
-    expected = [t for t in eager if t is not None]
-    assert len(out) == len(expected)
-    for got, want in zip(out, expected):
-        np.testing.assert_array_equal(_np(got), _np(want))
+    for name in ("batch-hard", "batch-all", "semi-hard", "easy-positive", "multi-similarity"):
+        miner = M.get_miner(name)
+        eager = miner(y, x)
+        out = compiled(lambda yy, xx, m=miner: tuple(t for t in m(yy, xx) if t is not None))(y, x)
+        expected = [t for t in eager if t is not None]
+        assert len(out) == len(expected), name
+        for got, want in zip(out, expected):
+            np.testing.assert_array_equal(_np(got), _np(want), err_msg=name)
 
 
 def test_distance_weighted_compiles_with_explicit_seed(batch):
