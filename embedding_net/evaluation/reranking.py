@@ -80,14 +80,21 @@ def k_reciprocal_rerank(
         raise ValueError(f"`lambda_value` must be in [0, 1], got {lambda_value}.")
     n = n_q + n_g
 
-    original = np.block([[qq, qg], [qg.T, gg]]).astype(np.float32)
+    # reference: M = [[qq, qg], [qg.T, gg]] squared, original = transpose(M / max(M, axis=0)),
+    # i.e. row i of M.T divided by its own maximum; built in float32 without a transposed copy
+    f32 = np.float32
+    original = np.block(
+        [
+            [qq.T.astype(f32, copy=False), qg.astype(f32, copy=False)],
+            [qg.T.astype(f32, copy=False), gg.T.astype(f32, copy=False)],
+        ]
+    )
     np.square(original, out=original)
-    # reference: transpose(original / max over axis 0): row i scaled by the max of column i
-    col_max = original.max(axis=0)
-    original = np.ascontiguousarray(original.T)
-    original /= col_max[:, None]
+    original /= original.max(axis=1, keepdims=True)
 
-    top = _top_k(original, k1 + 1)
+    top = np.concatenate(
+        [_top_k(original[i : i + 1024], k1 + 1) for i in range(0, n, 1024)], axis=0
+    )
     half = int(np.around(k1 / 2.0))
     top_half = top[:, : half + 1]
     recip = _reciprocal_sets(top)  # R(i, k1)
