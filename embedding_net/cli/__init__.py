@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = [
     "embedding_net.cli.evaluate",
     "embedding_net.cli.visualize",
     "embedding_net.cli.export",
+    "embedding_net.cli.serve",
 ]
 
 

@@ -1,0 +1,187 @@
+"""FastAPI app: the search page and its JSON endpoints over one :class:`SearchService`.
+
+Endpoints (all JSON unless stated; errors are ``{"detail": "<what was wrong>"}``):
+
+- ``GET /``: the search page (HTML); ``GET /map``: the t-SNE map page (HTML).
+- ``GET /api/info``: index size, embedding size, distance, threshold, limits.
+- ``POST /api/search?k=5``: multipart field ``image`` -> top-k results, nearest first.
+- ``POST /api/compare``: multipart fields ``image_a``, ``image_b`` -> distance, similarity,
+  same/different at the threshold.
+- ``GET /api/items/{id}``: one indexed item; ``GET /api/items/{id}/thumbnail``: its PNG
+  thumbnail (only indexed files are served, chosen by integer id: no path in any request).
+- ``GET /api/map``: the t-SNE points (ids, x, y, labels, paths).
+
+Status codes: 413 upload over the byte limit, 422 empty / non-image / corrupt / too many pixels /
+bad parameter, 404 unknown item.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Annotated
+
+from embedding_net.app.page import SEARCH_PAGE, map_page, plotly_js_path
+from embedding_net.app.service import ImageRejected, SearchService
+
+try:  # module level: FastAPI resolves the endpoint annotations from this module's globals
+    from fastapi import FastAPI, File, Query, Request, UploadFile
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        f"the web app needs FastAPI ({exc}): pip install 'embedding-net[app]'"
+    ) from exc
+
+# multipart framing on top of the files themselves
+_FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def require_app_extra() -> None:
+    """Raise ImportError naming ``pip install embedding-net[app]`` when FastAPI is missing."""
+    missing = [
+        name
+        for name in ("fastapi", "uvicorn", "multipart")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise ImportError(
+            f"the web app needs {', '.join(missing)}: pip install 'embedding-net[app]'"
+        )
+
+
+def create_app(model_path: str | os.PathLike, index_path: str | os.PathLike, **kwargs):
+    """Load a model (Keras safe mode) and an index once, and build the web app over them.
+
+    Args:
+        model_path: ``.keras`` embedding network.
+        index_path: index file (``EmbeddingIndex.save`` / ``embedding-net encode``).
+        **kwargs: :class:`~embedding_net.app.SearchService` options (``threshold``, ``top_k``,
+            ``max_upload_bytes``, ``max_pixels``, ``image_root``, ``thumbnail_size``,
+            ``max_map_points``, ``seed``).
+
+    Returns:
+        a ``fastapi.FastAPI`` application (serve it with uvicorn; ``app.state.service`` holds
+        the service).
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: the model cannot be loaded safely, the index is not an index file or is
+            empty, or their embedding sizes differ.
+        ImportError: FastAPI is not installed (``pip install embedding-net[app]``).
+    """
+    require_app_extra()
+    return build_app(SearchService.from_files(model_path, index_path, **kwargs))
+
+
+def build_app(service: SearchService):
+    """Build the FastAPI app around an already constructed :class:`SearchService`."""
+    require_app_extra()
+    app = FastAPI(
+        title="embedding_net search",
+        description="Search an embedding index by image, compare two images, browse the map.",
+        version="1",
+    )
+    app.state.service = service
+    map_cache: dict[str, str] = {}
+
+    @app.exception_handler(ImageRejected)
+    async def _rejected(request: Request, exc: ImageRejected):
+        return JSONResponse(status_code=exc.status, content={"detail": exc.message})
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        # refuse an oversized body before it is read (two files at most per request)
+        length = request.headers.get("content-length")
+        limit = 2 * service.max_upload_bytes + _FORM_OVERHEAD_BYTES
+        if request.method == "POST" and length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return JSONResponse(status_code=400, content={"detail": "bad Content-Length"})
+            if too_big:
+                return JSONResponse(
+                    status_code=413,
+                    content={
+                        "detail": f"the request is {int(length):,} bytes, larger than the limit "
+                        f"of {service.max_upload_bytes:,} bytes per image"
+                    },
+                )
+        return await call_next(request)
+
+    async def _read(upload: UploadFile, field: str) -> bytes:
+        # read at most one byte past the limit: the service turns that into a 413
+        data = await upload.read(service.max_upload_bytes + 1)
+        if len(data) > service.max_upload_bytes:
+            raise ImageRejected(
+                413,
+                f"{field}: the upload is larger than the limit of "
+                f"{service.max_upload_bytes:,} bytes",
+            )
+        return data
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index_page():
+        return HTMLResponse(SEARCH_PAGE)
+
+    @app.get("/api/info")
+    def info():
+        return service.info()
+
+    @app.post("/api/search")
+    async def search(
+        image: Annotated[UploadFile, File(description="query image")],
+        k: Annotated[int | None, Query(description="number of results (default: --top-k)")] = None,
+    ):
+        service.check_k(k)
+        data = await _read(image, "image")
+        return await run_in_threadpool(service.search, data, k)
+
+    @app.post("/api/compare")
+    async def compare(
+        image_a: Annotated[UploadFile, File(description="first image")],
+        image_b: Annotated[UploadFile, File(description="second image")],
+    ):
+        data_a = await _read(image_a, "image_a")
+        data_b = await _read(image_b, "image_b")
+        return await run_in_threadpool(service.compare, data_a, data_b)
+
+    @app.get("/api/items/{item_id}")
+    def item(item_id: int):
+        if not 0 <= item_id < len(service.index):
+            raise ImageRejected(404, f"item id {item_id} is not in the index")
+        return service.item(item_id)
+
+    @app.get("/api/items/{item_id}/thumbnail", response_class=Response)
+    def thumbnail(item_id: int):
+        return Response(
+            service.thumbnail(item_id),
+            media_type="image/png",
+            headers={"Cache-Control": "max-age=3600"},
+        )
+
+    @app.get("/api/map")
+    def tsne_points():
+        return service.tsne_map()
+
+    @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
+    def tsne_page():
+        if importlib.util.find_spec("plotly") is None:
+            return HTMLResponse(
+                "<p>The t-SNE map needs plotly: pip install 'embedding-net[app]'</p>",
+                status_code=503,
+            )
+        if "page" not in map_cache:
+            map_cache["page"] = map_page(
+                service.tsne_map(), has_thumbnails=service.info()["has_paths"]
+            )
+        return HTMLResponse(map_cache["page"])
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js():
+        path = plotly_js_path()
+        if not path.is_file():
+            raise ImageRejected(404, "plotly.js is not installed")
+        return FileResponse(path, media_type="text/javascript")
+
+    return app

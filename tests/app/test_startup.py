@@ -1,0 +1,128 @@
+"""Start-up checks of the app and of `embedding-net serve`: files, safe mode, embedding sizes,
+threshold estimate, CLI arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedding_net.cli import build_parser, main
+from tests.app.conftest import EMBEDDING_DIM
+
+
+def _index_file(tmp_path, dim, n=6, labels=True):
+    from embedding_net.evaluation.index import EmbeddingIndex
+
+    index = EmbeddingIndex()
+    rng = np.random.default_rng(0)
+    index.add(
+        rng.normal(size=(n, dim)).astype(np.float32),
+        labels=np.arange(n) % 2 if labels else None,
+    )
+    path = tmp_path / f"index{dim}.npz"
+    index.save(path)
+    return path
+
+
+def test_embedding_size_mismatch_refuses_to_start(network_file, tmp_path):
+    from embedding_net.app import create_app
+
+    index_file = _index_file(tmp_path, dim=EMBEDDING_DIM + 4)
+    with pytest.raises(ValueError, match=r"holds 12-d embeddings but model .* outputs 8-d"):
+        create_app(network_file, index_file)
+
+
+def test_serve_cli_exits_2_with_the_mismatch_message(network_file, tmp_path, capsys):
+    index_file = _index_file(tmp_path, dim=EMBEDDING_DIM + 4)
+    code = main(["serve", "--model", str(network_file), "--index", str(index_file)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "12-d" in err and "8-d" in err and str(index_file) in err
+
+
+def test_missing_files_are_named(network_file, tmp_path, capsys):
+    from embedding_net.app import create_app
+
+    missing = tmp_path / "nothing.npz"
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        create_app(network_file, missing)
+    index_file = _index_file(tmp_path, dim=EMBEDDING_DIM)
+    with pytest.raises(FileNotFoundError, match="absent.keras"):
+        create_app(tmp_path / "absent.keras", index_file)
+    assert (
+        main(["serve", "--model", str(tmp_path / "absent.keras"), "--index", str(index_file)]) == 2
+    )
+    assert "absent.keras" in capsys.readouterr().err
+
+
+def test_not_an_index_file_is_refused(network_file, tmp_path):
+    from embedding_net.app import create_app
+
+    fake = tmp_path / "fake.npz"
+    np.savez(fake, embeddings=np.zeros((3, EMBEDDING_DIM), np.float32))
+    with pytest.raises(ValueError, match="not an EmbeddingIndex file"):
+        create_app(network_file, fake)
+
+
+def test_model_is_loaded_in_safe_mode(tmp_path):
+    """A .keras file holding a Python lambda is refused instead of running its code."""
+    import keras
+
+    from embedding_net.app.service import load_network
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match="safe mode"):
+        load_network(path)
+    with pytest.raises(ValueError, match=r"not a \.keras file"):
+        (tmp_path / "net.h5").write_bytes(b"x")
+        load_network(tmp_path / "net.h5")
+
+
+def test_estimate_threshold_separates_two_clusters():
+    from embedding_net.app import estimate_threshold
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 0.05, (10, 4)) + [1, 0, 0, 0]
+    b = rng.normal(0.0, 0.05, (10, 4)) + [0, 1, 0, 0]
+    x = np.concatenate([a, b])
+    labels = np.repeat([0, 1], 10)
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    same = labels[:, None] == labels[None]
+    off = ~np.eye(20, dtype=bool)
+    t = estimate_threshold(x, labels, "euclidean")
+    assert d[same & off].max() < t < d[~same].min()
+    t_cos = estimate_threshold(x, labels, "cosine")
+    cos_d = 1 - (x @ x.T) / np.outer(np.linalg.norm(x, axis=1), np.linalg.norm(x, axis=1))
+    assert cos_d[same & off].max() < t_cos < cos_d[~same].min()
+    # nothing to learn from: no labels, one class, all singletons
+    assert estimate_threshold(x, None, "euclidean") is None
+    assert estimate_threshold(x, np.zeros(20), "euclidean") is None
+    assert estimate_threshold(x, np.arange(20), "euclidean") is None
+
+
+def test_index_without_labels_has_no_threshold_unless_given(network, tmp_path):
+    from embedding_net.app import SearchService
+    from embedding_net.evaluation.index import EmbeddingIndex
+
+    index = EmbeddingIndex.load(_index_file(tmp_path, dim=EMBEDDING_DIM, labels=False))
+    service = SearchService(network, index)
+    assert service.threshold is None and service.info()["threshold_source"] == "none"
+    assert SearchService(network, index, threshold=0.5).threshold == 0.5
+    with pytest.raises(ValueError, match="threshold"):
+        SearchService(network, index, threshold=float("nan"))
+    with pytest.raises(ValueError, match="max_upload_bytes"):
+        SearchService(network, index, max_upload_bytes=0)
+    with pytest.raises(ValueError, match="empty"):
+        SearchService(network, EmbeddingIndex())
+
+
+def test_serve_arguments_default_to_loopback_and_are_checked(tmp_path, capsys):
+    args = build_parser().parse_args(["serve", "--model", "m.keras", "--index", "i.npz"])
+    assert args.host == "127.0.0.1" and args.port == 8000 and args.top_k == 5
+    for bad in (["--port", "0"], ["--top-k", "0"], ["--max-upload-mb", "-1"]):
+        code = main(["serve", "--model", "m.keras", "--index", "i.npz", *bad])
+        assert code == 2, bad
+        assert bad[0] in capsys.readouterr().err
