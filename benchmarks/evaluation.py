@@ -213,18 +213,21 @@ def main(argv=None):
         tables.append(reranking_study())
     if args.what == "reranking":
         return tables[0]
+    load = os.getloadavg()[0]
     rows = [run(3368, 15913, 2048, args.repeats, args.chunk_size)]
     result = {
         "benchmark": "reid_metrics, Market-1501 size, random embeddings",
         "machine": machine(),
         "note": "shared machine (other jobs running): timings are noisy",
+        "load_average_1min_before": load,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "results": rows,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "evaluation.json").write_text(json.dumps(result, indent=2))
     lines = [
-        f"Machine: {result['machine']} ({result['note']}).",
+        f"Machine: {result['machine']} ({result['note']}; 1-min load average before the run: "
+        f"{load:.1f}).",
         "",
         "| queries x gallery x dim | chunk | total s (median) | distance matmul s | "
         "peak extra memory MB | full distmat would be MB |",

@@ -233,3 +233,11 @@ def test_input_errors_name_the_argument():
         reid_metrics(q, g, qid, gid, qcam, gcam, max_rank=0)
     with pytest.raises(ValueError, match="distmat"):
         reid_metrics_from_distances(np.full((5, 10), np.nan), qid, gid, qcam, gcam)
+
+
+def test_one_identity():
+    rng = np.random.default_rng(8)
+    q, g = rng.standard_normal((3, 4)), rng.standard_normal((5, 4))
+    res = reid_metrics(q, g, np.zeros(3), np.zeros(5), np.zeros(3), np.ones(5), max_rank=3)
+    np.testing.assert_allclose(res["cmc"], np.ones(3))
+    assert res["mAP"] == 1.0 and res["mINP"] == 1.0

@@ -164,3 +164,11 @@ def test_clustering_metrics():
     assert clustering_metrics(emb, labels + 7) == res  # label names do not matter
     with pytest.raises(ValueError, match="labels"):
         clustering_metrics(emb, labels[:5])
+
+
+def test_one_class():
+    rng = np.random.default_rng(5)
+    emb = rng.standard_normal((6, 3))
+    res = retrieval_metrics(emb, np.zeros(6), ks=(1,))
+    assert res["precision_at_1"] == res["r_precision"] == res["map_at_r"] == 1.0
+    assert knn_accuracy(emb, np.zeros(6), k=3) == {"top1": 1.0, "top5": 1.0}
