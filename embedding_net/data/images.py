@@ -72,13 +72,13 @@ def inspect_image_bytes(data: bytes) -> tuple[str, str | None]:
     Returns:
         (kind, reason) with reason set for broken data.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt, mode = img.format, img.mode
             img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # any decoder failure (bombs, struct errors...) means "skip"
         return BROKEN, f"{type(exc).__name__}: {exc}"
     if fmt in _NATIVE_FORMATS and mode in _NATIVE_FORMATS[fmt]:
         return NATIVE, None

@@ -130,6 +130,19 @@ def _encode_one(
     return kind, out.getvalue(), None
 
 
+def _ordered_map(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterable:
+    """``pool.map`` with at most ``window`` items in flight (bounded memory on large datasets)."""
+    from collections import deque
+
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _example(data: bytes, label: int, camera: int, tracklet: int, path: str, name: str) -> bytes:
     fmt = b"jpeg" if data[:3] == b"\xff\xd8\xff" else b"png"
 
@@ -261,7 +274,7 @@ def write_tfrecords(
             writers = [tf.io.TFRecordWriter(str(output_dir / n)) for n in shard_names]
             positions = [0] * n_sh
             index = {k: [] for k in ("label", "camera", "tracklet", "shard", "offset", "length")}
-            results = pool.map(lambda r: _encode_one(r.path, size), recs)
+            results = _ordered_map(pool, lambda r: _encode_one(r.path, size), recs, 4 * workers)
             n_written = 0
             for rec, (status, data, reason) in zip(recs, results):
                 if bar is not None:

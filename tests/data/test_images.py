@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from embedding_net.data import images as I
@@ -26,6 +27,9 @@ def bad_folder(tmp_path):
     Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(d / "deep16.png")
     Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg")
     Image.fromarray(rgb).save(d / "netpbm.ppm")
+    (d / "rgb48.png").write_bytes(
+        tf.io.encode_png(tf.constant(rgb.astype(np.uint16) * 257)).numpy()
+    )
     jpeg = (d / "good.jpg").read_bytes()
     (d / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (d / "corrupt.png").write_bytes(
@@ -36,7 +40,16 @@ def bad_folder(tmp_path):
     return d, rgb
 
 
-GOOD = ["good.png", "good.jpg", "grey.png", "rgba.png", "deep16.png", "cmyk.jpg", "netpbm.ppm"]
+GOOD = [
+    "good.png",
+    "good.jpg",
+    "grey.png",
+    "rgba.png",
+    "deep16.png",
+    "cmyk.jpg",
+    "netpbm.ppm",
+    "rgb48.png",
+]
 BROKEN = ["truncated.jpg", "corrupt.png", "text.jpg", "empty.png", "missing.jpg"]
 
 
@@ -82,6 +95,9 @@ def test_load_images_skips_and_converts(bad_folder, caplog):
     assert np.array_equal(out.images[1][..., 0], rgb[..., 0])  # 16-bit -> 8-bit grey
     assert np.array_equal(out.images[2][..., 2], rgb[..., 0])
     assert np.array_equal(out.images[3], rgb)  # alpha dropped
+    rgb48 = I.load_images([d / "rgb48.png", d / "cmyk.jpg"], image_size=(20, 12))
+    assert np.array_equal(rgb48.images[0], rgb)  # 16-bit RGB PNG -> 8 bits
+    assert np.abs(rgb48.images[1].astype(int) - rgb).mean() < 12  # CMYK JPEG -> RGB (lossy)
     assert "text.jpg" in caplog.text and "missing.jpg" in caplog.text
 
 
