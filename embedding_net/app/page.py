@@ -33,8 +33,8 @@ main { padding: 16px 18px; }
 .drop { border: 2px dashed #a1a1aa; border-radius: 10px; padding: 14px; background: #fff;
   display: flex; align-items: center; gap: 14px; min-height: 120px; }
 .drop.over { border-color: var(--accent); background: #eff6ff; }
-.drop img { max-height: 110px; max-width: 160px; image-rendering: pixelated; display: none;
-  border: 1px solid var(--line); }
+.drop img { height: 100px; width: auto; max-width: 200px; object-fit: contain;
+  image-rendering: pixelated; display: none; border: 1px solid var(--line); }
 .drop label { color: var(--accent); text-decoration: underline; cursor: pointer; }
 .drop input[type=file] { display: none; }
 .controls { display: flex; gap: 18px; align-items: center; margin: 12px 0; flex-wrap: wrap; }
