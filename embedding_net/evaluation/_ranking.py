@@ -4,6 +4,10 @@ For every query row, the rank of a relevant item ("match") is one plus the numbe
 valid items placed before it. Ties are resolved pessimistically: a non-match at exactly the
 same distance as a match is placed before it (the result does not depend on gallery order
 and collapsed embeddings cannot score well). Ties among matches do not change AP / CMC.
+
+Each chunk costs one in-place sort of its distance rows: the distances of the same-label
+items (matches and ignored items) are read first, then overwritten with +inf, so the sorted
+row holds exactly the non-matches; each match is then placed by binary search.
 """
 
 from __future__ import annotations
@@ -11,14 +15,43 @@ from __future__ import annotations
 import numpy as np
 
 
-def match_ranks(dist: np.ndarray, match_rows, match_cols, nonmatch_mask):
+class LabelGroups:
+    """Positions of each label in a reference set, to list same-label pairs in O(pairs)."""
+
+    def __init__(self, labels: np.ndarray):
+        self.order = np.argsort(labels, kind="stable")
+        sorted_labels = labels[self.order]
+        boundaries = np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1
+        self.starts = np.concatenate([[0], boundaries]).astype(np.int64)
+        self.sizes = np.diff(np.concatenate([self.starts, [labels.shape[0]]])).astype(np.int64)
+        self.values = sorted_labels[self.starts] if labels.shape[0] else sorted_labels
+
+    def pairs(self, query_labels: np.ndarray):
+        """(rows, cols): every (query row, reference position) with equal labels."""
+        group = np.searchsorted(self.values, query_labels)
+        group = np.minimum(group, max(self.values.shape[0] - 1, 0))
+        found = (
+            self.values[group] == query_labels
+            if self.values.shape[0]
+            else np.zeros(query_labels.shape[0], dtype=bool)
+        )
+        counts = np.where(found, self.sizes[group] if self.values.shape[0] else 0, 0)
+        starts = np.where(found, self.starts[group] if self.values.shape[0] else 0, 0)
+        rows = np.repeat(np.arange(query_labels.shape[0]), counts)
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        cols = self.order[np.arange(rows.shape[0]) + offsets]
+        return rows, cols
+
+
+def match_ranks(dist, match_rows, match_cols, blank_rows, blank_cols, overwrite=False):
     """Ranks of the matches of each row of a distance block.
 
     Args:
         dist: float array (rows, n_items), smaller is closer.
         match_rows, match_cols: int arrays (n_matches,), coordinates of the matches.
-        nonmatch_mask: bool array (rows, n_items), or None meaning "every non-match item";
-            the valid items that are not matches. Items in neither set are ignored.
+        blank_rows, blank_cols: coordinates of every item that is NOT a non-match (the
+            matches plus ignored items); all other items of a row are its non-matches.
+        overwrite: ``dist`` may be modified in place (else it is copied).
 
     Returns:
         (rows, position, rank, counts): for each match sorted by (row, distance), its row,
@@ -34,8 +67,8 @@ def match_ranks(dist: np.ndarray, match_rows, match_cols, nonmatch_mask):
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     position = np.arange(rows.shape[0]) - np.repeat(starts, counts)
 
-    nonmatch = np.full(dist.shape, np.inf, dtype=dist.dtype)
-    np.copyto(nonmatch, dist, where=nonmatch_mask)
+    nonmatch = dist if overwrite else dist.copy()
+    nonmatch[blank_rows, blank_cols] = np.inf
     nonmatch.sort(axis=1)
     n_before = np.empty(rows.shape[0], dtype=np.int64)
     for r in np.flatnonzero(counts):

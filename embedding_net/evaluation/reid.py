@@ -25,7 +25,7 @@ from embedding_net.evaluation._inputs import (
     check_positive_int,
     matrix_chunks,
 )
-from embedding_net.evaluation._ranking import match_ranks
+from embedding_net.evaluation._ranking import LabelGroups, match_ranks
 
 __all__ = ["reid_metrics", "reid_metrics_from_distances"]
 
@@ -82,7 +82,7 @@ def reid_metrics(
             f"`query_embeddings` has dimension {q.shape[1]} but `gallery_embeddings` has "
             f"dimension {g.shape[1]}."
         )
-    chunks = DistanceChunks(q, g, distance=distance, chunk_size=chunk_size, squared=True)
+    chunks = DistanceChunks(q, g, distance=distance, chunk_size=chunk_size, ranking_only=True)
     return _reid_from_chunks(
         chunks,
         q.shape[0],
@@ -159,38 +159,45 @@ def _reid_from_chunks(
         repeats = check_positive_int(repeats, "repeats")
     not_junk = gid != JUNK_ID if gid.dtype.kind in "iuf" else np.ones(n_gallery, dtype=bool)
     has_junk = not bool(np.all(not_junk))
+    owned = False
+    if has_junk and not single_shot:
+        # junk is ignored by every query: drop those gallery items once
+        kept = np.flatnonzero(not_junk)
+        gid, gcam = gid[kept], gcam[kept]
+        chunks = ((start, stop, d[:, kept]) for start, stop, d in chunks)
+        owned = True
+    elif isinstance(chunks, DistanceChunks):
+        owned = True  # fresh blocks, may be sorted in place
+    groups = LabelGroups(gid)
+    gallery_groups = _groups(gid) if single_shot else None
 
     first_hist = np.zeros(max_rank + 1, dtype=np.float64)  # last bin: first match > max_rank
     ap_sum = 0.0
     inp_sum = 0.0
     n_valid = 0
-    if single_shot:
-        group_order, group_starts, group_sizes = _groups(gid)
     for start, stop, d in chunks:
-        same_id = qid[start:stop, None] == gid[None, :]
-        rows, cols = np.nonzero(same_id)
-        keep = (qcam[start:stop][rows] != gcam[cols]) & not_junk[cols]
-        rows, cols = rows[keep], cols[keep]
+        same_rows, same_cols = groups.pairs(qid[start:stop])
+        keep = qcam[start:stop][same_rows] != gcam[same_cols]
         if single_shot:
+            keep &= not_junk[same_cols]
+        rows, cols = same_rows[keep], same_cols[keep]
+        if single_shot:
+            same_id = qid[start:stop, None] == gid[None, :]
             stats = _single_shot_chunk(
                 d,
                 rows,
-                cols,
                 same_id,
                 not_junk,
                 qcam[start:stop],
                 gcam,
-                (group_order, group_starts, group_sizes),
+                gallery_groups,
                 repeats,
                 seed,
                 start,
                 max_rank,
             )
         else:
-            nonmatch = ~same_id
-            if has_junk:
-                nonmatch &= not_junk[None, :]
-            stats = _multi_shot_chunk(d, rows, cols, nonmatch, max_rank)
+            stats = _multi_shot_chunk(d, rows, cols, same_rows, same_cols, max_rank, owned)
         first_hist += stats[0]
         ap_sum += stats[1]
         inp_sum += stats[2]
@@ -209,8 +216,8 @@ def _reid_from_chunks(
     }
 
 
-def _multi_shot_chunk(d, rows, cols, nonmatch, max_rank):
-    rows, position, rank, counts = match_ranks(d, rows, cols, nonmatch)
+def _multi_shot_chunk(d, rows, cols, blank_rows, blank_cols, max_rank, overwrite):
+    rows, position, rank, counts = match_ranks(d, rows, cols, blank_rows, blank_cols, overwrite)
     valid = counts > 0
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[valid]
     first = rank[starts]
@@ -237,7 +244,7 @@ def single_shot_keys(seed: int, query_index: int, repeats: int, n_gallery: int) 
 
 
 def _single_shot_chunk(
-    d, rows, cols, same_id, not_junk, qcam, gcam, groups, repeats, seed, start, max_rank
+    d, rows, same_id, not_junk, qcam, gcam, groups, repeats, seed, start, max_rank
 ):
     order, gstarts, gsizes = groups
     n_rows = d.shape[0]

@@ -19,7 +19,7 @@ from embedding_net.evaluation._inputs import (
     check_labels,
     check_positive_int,
 )
-from embedding_net.evaluation._ranking import match_ranks
+from embedding_net.evaluation._ranking import LabelGroups, match_ranks
 
 __all__ = ["clustering_metrics", "knn_accuracy", "retrieval_metrics"]
 
@@ -86,13 +86,16 @@ def retrieval_metrics(
     totals = {"p1": 0.0, "rp": 0.0, "map": 0.0}
     recall = dict.fromkeys(ks, 0.0)
     n_valid = 0
-    for start, stop, d in DistanceChunks(q, r, distance, chunk_size, squared=True):
-        same = ql[start:stop, None] == rl[None, :]
-        rows, cols = np.nonzero(same)
+    groups = LabelGroups(rl)
+    for start, stop, d in DistanceChunks(q, r, distance, chunk_size, ranking_only=True):
+        same_rows, same_cols = groups.pairs(ql[start:stop])
+        rows, cols = same_rows, same_cols
         if loo:
             keep = cols != rows + start
             rows, cols = rows[keep], cols[keep]
-        rows, position, rank, counts = match_ranks(d, rows, cols, ~same)
+        rows, position, rank, counts = match_ranks(
+            d, rows, cols, same_rows, same_cols, overwrite=True
+        )
         valid = counts > 0
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         first = rank[starts[valid]]
