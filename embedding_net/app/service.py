@@ -55,7 +55,8 @@ def load_network(model_path: str | os.PathLike):
         model_path: a ``.keras`` file saved by ``model.save``.
 
     Returns:
-        the Keras model (a :class:`~embedding_net.BaseNetwork` for files this library writes).
+        the embedding network: the loaded model, or its ``.network`` for a siamese / triplet
+        training model (a :class:`~embedding_net.BaseNetwork` for files this library writes).
 
     Raises:
         FileNotFoundError: ``model_path`` does not exist.
@@ -66,14 +67,26 @@ def load_network(model_path: str | os.PathLike):
         raise FileNotFoundError(f"model: {path} does not exist (expected a .keras file)")
     if path.suffix != ".keras":
         raise ValueError(f"model: {path} is not a .keras file (save the network with .save())")
+    import importlib
+    import importlib.util
+
     import keras
 
-    import embedding_net.models  # noqa: F401  (registers the serializable classes)
-
+    # register the library's serializable classes (models, losses, config-made optimizers)
+    for module in (
+        "embedding_net.models",
+        "embedding_net.losses",
+        "embedding_net.config.losses",
+        "embedding_net.config.optimizers",
+    ):
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file
         raise ValueError(f"model: cannot load {path} in Keras safe mode: {exc}") from exc
+    # a SiameseModel / TripletModel wraps its embedding network as ``.network``
+    return getattr(model, "network", model)
 
 
 def load_index(index_path: str | os.PathLike):

@@ -126,3 +126,21 @@ def test_serve_arguments_default_to_loopback_and_are_checked(tmp_path, capsys):
         code = main(["serve", "--model", "m.keras", "--index", "i.npz", *bad])
         assert code == 2, bad
         assert bad[0] in capsys.readouterr().err
+
+
+def test_triplet_training_model_serves_its_embedding_network(network, tmp_path):
+    """A saved TripletModel (what training writes) loads as its shared embedding network."""
+    from embedding_net import BaseNetwork, TripletModel
+    from embedding_net.app.service import load_network
+
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    triplet = TripletModel(network)
+    triplet.compile(optimizer="adam")
+    triplet((images, images, images))  # build before saving
+    path = tmp_path / "triplet.keras"
+    triplet.save(path)
+    loaded = load_network(path)
+    assert isinstance(loaded, BaseNetwork) and loaded.embedding_dim == EMBEDDING_DIM
+    np.testing.assert_allclose(
+        np.asarray(loaded(images)), np.asarray(network(images)), rtol=1e-5, atol=1e-6
+    )
