@@ -44,6 +44,27 @@ def value_and_grad(fn, x):
     raise RuntimeError(f"no gradient helper for backend {backend!r}")
 
 
+def labelled_value_and_grad(fn):
+    """``g(labels, x) -> (value, d sum(fn(labels, x)) / dx)`` as numpy; compiled once per
+    input shape under jax (op-by-op jax dispatch compiles every primitive), eager elsewhere."""
+    if keras.backend.backend() != "jax":
+        return lambda labels, x: value_and_grad(lambda v: fn(labels, v), x)
+    import jax
+    import jax.numpy as jnp
+
+    def total(x, labels):
+        value = fn(labels, x)
+        return jnp.sum(value), value
+
+    compiled = jax.jit(jax.value_and_grad(total, has_aux=True))
+
+    def run(labels, x):
+        (_, value), grad = compiled(jnp.asarray(x), jnp.asarray(labels))
+        return to_numpy(value), to_numpy(grad)
+
+    return run
+
+
 def unit(x):
     x = np.asarray(x, dtype=np.float64)
     return x / np.sqrt(np.maximum((x**2).sum(-1, keepdims=True), 1e-12))

@@ -1,0 +1,96 @@
+"""Cross-batch memory: values against the numpy reference over several steps, the ring
+buffer's contents, and training with the memory attached to a model (state carried across
+steps on every backend, including jax's stateless trainer)."""
+
+import keras
+import numpy as np
+import pytest
+
+from embedding_net.losses import (
+    CircleLoss,
+    MultiSimilarityLoss,
+    XBMLoss,
+    attach_loss_parameters,
+)
+from tests.losses import modern_reference as ref
+
+
+def _batch(seed, n=8, d=5):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 3, n), rng.normal(size=(n, d)).astype("float32")
+
+
+def test_values_and_ring_buffer_over_three_steps():
+    loss = XBMLoss(
+        MultiSimilarityLoss(epsilon=0.1), memory_size=12, embedding_dim=5, memory_weight=0.5
+    )
+    (y1, x1), (y2, x2), (y3, x3) = _batch(1), _batch(2), _batch(3)
+
+    # step 1: empty memory, only the in-batch term
+    v1 = float(loss(y1.astype("float32"), x1))
+    np.testing.assert_allclose(v1, ref.multi_similarity(y1, x1).mean(), rtol=1e-4)
+    assert int(ref.to_numpy(loss.layer.pointer)) == 8
+
+    # step 2: memory holds batch 1 in slots 0..7, slots 8..11 empty
+    v2 = float(loss(y2.astype("float32"), x2))
+    mem_labels = np.concatenate([y1, -np.ones(4, int)])
+    mem_x = np.concatenate([x1, np.zeros((4, 5), "float32")])
+    want2 = ref.multi_similarity(y2, x2) + 0.5 * ref.multi_similarity(
+        y2, x2, ref=(mem_labels, mem_x, mem_labels >= 0)
+    )
+    np.testing.assert_allclose(v2, want2.mean(), rtol=1e-4)
+
+    # batch 2 wrapped around: slots 8..11 <- rows 0..3, slots 0..3 <- rows 4..7
+    expect_labels = np.concatenate([y2[4:], y1[4:], y2[:4]])
+    expect_x = np.concatenate([x2[4:], x1[4:], x2[:4]])
+    np.testing.assert_array_equal(ref.to_numpy(loss.layer.labels), expect_labels)
+    np.testing.assert_allclose(ref.to_numpy(loss.layer.embeddings), expect_x, rtol=1e-6)
+    assert int(ref.to_numpy(loss.layer.pointer)) == 4
+
+    v3 = float(loss(y3.astype("float32"), x3))
+    want3 = ref.multi_similarity(y3, x3) + 0.5 * ref.multi_similarity(
+        y3, x3, ref=(expect_labels, expect_x, np.ones(12, bool))
+    )
+    np.testing.assert_allclose(v3, want3.mean(), rtol=1e-4)
+
+
+def test_gradient_is_finite_and_memory_is_constant():
+    loss = XBMLoss(CircleLoss(), memory_size=16, embedding_dim=5)
+    y, x = _batch(4)
+    loss(y.astype("float32"), x)  # fill part of the memory with the same embeddings
+    labels = y.astype("float32")
+    _, grad = ref.value_and_grad(lambda v: loss.call(labels, v), x)
+    assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
+
+
+def test_training_carries_the_memory_between_steps():
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(4), 8)
+    x = (rng.normal(size=(4, 6))[labels] + 0.3 * rng.normal(size=(32, 6))).astype("float32")
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(5)(inputs))
+    loss = XBMLoss(MultiSimilarityLoss(), memory_size=20)
+    attach_loss_parameters(model, loss)  # builds the memory from the model's output size
+    assert all(not v.trainable for v in loss.layer.weights)
+    model.compile(optimizer="adam", loss=loss)
+    history = model.fit(
+        x, labels.astype("float32"), batch_size=8, epochs=1, shuffle=False, verbose=0
+    )
+    assert np.isfinite(history.history["loss"][0])
+    # 4 steps of 8 into 20 slots: pointer 32 mod 20 = 12, every slot written
+    assert int(ref.to_numpy(loss.layer.pointer)) == 12
+    stored = ref.to_numpy(loss.layer.labels)
+    np.testing.assert_array_equal(stored, np.concatenate([labels[20:32], labels[12:20]]))
+    emb = model.predict(x, verbose=0)
+    np.testing.assert_allclose(ref.to_numpy(loss.layer.embeddings)[12:], emb[12:20], atol=0.2)
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="reference set"):
+        XBMLoss(keras.losses.MeanSquaredError())
+    with pytest.raises(ValueError, match="memory_size"):
+        XBMLoss(CircleLoss(), memory_size=0)
+    loss = XBMLoss(CircleLoss(), memory_size=4, embedding_dim=5)
+    y, x = _batch(6)
+    with pytest.raises(ValueError, match="memory_size"):
+        loss(y.astype("float32"), x)
