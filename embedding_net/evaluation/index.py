@@ -1,7 +1,9 @@
 """EmbeddingIndex: a searchable database of embeddings with labels, paths and metadata.
 
-Exact search is chunked numpy (memory O(chunk_size * n_items)); an optional faiss backend
-(``pip install embedding-net[faiss]``) does the same exact search with faiss ``IndexFlat``.
+Exact search is chunked numpy (memory O(chunk_size * n_items)); ``backend="keras"`` runs the
+same exact search with ``keras.ops.matmul`` + ``keras.ops.top_k`` on the active Keras backend
+(on the GPU when there is one); an optional faiss backend (``pip install embedding-net[faiss]``)
+does it with faiss ``IndexFlat``.
 An index is saved as ONE ``.npz`` file holding arrays plus a JSON string, read back with
 ``np.load(allow_pickle=False)``: no pickle, safe to load from untrusted sources.
 """
@@ -28,7 +30,7 @@ __all__ = ["EmbeddingIndex", "SearchResult", "build_index_from_folder"]
 
 FORMAT = "embedding_net.EmbeddingIndex"
 FORMAT_VERSION = 1
-BACKENDS = ("exact", "faiss")
+BACKENDS = ("exact", "keras", "faiss")
 
 
 @dataclass
@@ -99,8 +101,11 @@ class EmbeddingIndex:
 
     Args:
         distance: "euclidean" (L2 distance) or "cosine" (1 - cosine similarity).
-        backend: "exact" (numpy, chunked) or "faiss" (exact ``IndexFlatL2`` /
-            ``IndexFlatIP``; needs ``pip install embedding-net[faiss]``).
+        backend: "exact" (numpy, chunked), "keras" (chunked ``keras.ops`` matmul + top_k
+            on the active backend's device, e.g. a GPU; the items are kept there as one
+            tensor) or "faiss" (exact ``IndexFlatL2`` / ``IndexFlatIP``; needs
+            ``pip install embedding-net[faiss]``). All three return the same neighbours up
+            to floating-point ties.
         chunk_size: queries searched at once by the exact backend.
     """
 
@@ -119,7 +124,7 @@ class EmbeddingIndex:
         self._metadata: list[dict] | None = None
         self._size = 0
         self._dim: int | None = None
-        self._faiss_index = None
+        self._backend_cache = None
 
     # --- building ---------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class EmbeddingIndex:
             self._metadata.extend(new_meta)
         self._blocks.append(x)
         self._embeddings = None
-        self._faiss_index = None
+        self._backend_cache = None
         self._dim = x.shape[1]
         positions = np.arange(self._size, self._size + n, dtype=np.int64)
         self._size += n
@@ -255,6 +260,8 @@ class EmbeddingIndex:
         k = min(check_positive_int(k, "k"), self._size)
         if self.backend == "faiss":
             indices, distances = self._search_faiss(q, k)
+        elif self.backend == "keras":
+            indices, distances = self._search_keras(q, k)
         else:
             indices, distances = self._search_exact(q, k)
         labels = self.labels
@@ -293,9 +300,44 @@ class EmbeddingIndex:
             distances[start:stop] = dist
         return indices, distances
 
+    def _search_keras(self, q, k):
+        import keras
+
+        ops = keras.ops
+        if self._backend_cache is None:  # device-side copy of the items, built once
+            data = self.embeddings
+            if self.distance == "cosine":
+                data = l2_normalize(data)
+            data_t = ops.convert_to_tensor(data)
+            sq = None if self.distance == "cosine" else ops.sum(ops.square(data_t), axis=1)
+            self._backend_cache = (data_t, sq)
+        data_t, sq = self._backend_cache
+        n = q.shape[0]
+        indices = np.empty((n, k), dtype=np.int64)
+        distances = np.empty((n, k), dtype=np.float32)
+        if self.distance == "cosine":
+            q = l2_normalize(q)
+        for start in range(0, n, self.chunk_size):
+            block = q[start : start + self.chunk_size]
+            score = ops.matmul(ops.convert_to_tensor(block), ops.transpose(data_t))
+            if sq is not None:  # -(squared distance) + |q|^2: larger = closer
+                score = 2.0 * score - sq[None, :]
+            values, idx = ops.top_k(score, k, sorted=True)
+            values = ops.convert_to_numpy(values).astype(np.float64)
+            idx = ops.convert_to_numpy(idx).astype(np.int64)
+            if sq is None:
+                dist = 1.0 - values
+            else:
+                q_sq = np.einsum("ij,ij->i", block, block).astype(np.float64)
+                dist = np.sqrt(np.maximum(q_sq[:, None] - values, 0.0))
+            order = np.lexsort((idx, dist), axis=1)
+            indices[start : start + block.shape[0]] = np.take_along_axis(idx, order, axis=1)
+            distances[start : start + block.shape[0]] = np.take_along_axis(dist, order, axis=1)
+        return indices, distances
+
     def _search_faiss(self, q, k):
         faiss = _faiss()
-        if self._faiss_index is None:
+        if self._backend_cache is None:
             data = self.embeddings
             if self.distance == "cosine":
                 index = faiss.IndexFlatIP(self._dim)
@@ -303,14 +345,14 @@ class EmbeddingIndex:
             else:
                 index = faiss.IndexFlatL2(self._dim)
                 index.add(np.ascontiguousarray(data, dtype=np.float32))
-            self._faiss_index = index
+            self._backend_cache = index
         if self.distance == "cosine":
-            sims, indices = self._faiss_index.search(
+            sims, indices = self._backend_cache.search(
                 np.ascontiguousarray(l2_normalize(q), dtype=np.float32), k
             )
             distances = 1.0 - sims
         else:
-            sq, indices = self._faiss_index.search(np.ascontiguousarray(q, dtype=np.float32), k)
+            sq, indices = self._backend_cache.search(np.ascontiguousarray(q, dtype=np.float32), k)
             distances = np.sqrt(np.maximum(sq, 0.0))
         return indices.astype(np.int64), distances.astype(np.float32)
 

@@ -129,3 +129,20 @@ def test_search_result_is_dataclass():
     assert res.labels is None and res.paths is None and res.metadata is None
     with pytest.raises(KeyError):
         res["nope"]
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+def test_keras_backend_matches_exact(distance, tmp_path):
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((500, 12)).astype(np.float32)
+    queries = rng.standard_normal((30, 12)).astype(np.float32)
+    exact = EmbeddingIndex(distance=distance)
+    device = EmbeddingIndex(distance=distance, backend="keras", chunk_size=8)
+    exact.add(data)
+    device.add(data[:200])
+    device.add(data[200:])  # a second add invalidates the device copy
+    a, b = exact.search(queries, k=7), device.search(queries, k=7)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.distances, b.distances, atol=1e-4)
+    device.save(tmp_path / "k.npz")
+    assert EmbeddingIndex.load(tmp_path / "k.npz").backend == "keras"
