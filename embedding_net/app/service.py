@@ -203,6 +203,9 @@ class SearchService:
         thumbnail_size: longest side of served thumbnails in pixels.
         max_map_points: the t-SNE map shows at most this many items (a seeded random subset).
         seed: seed of the threshold estimate subset and of the map (subset and t-SNE).
+        model_name, index_name: shown on the page and in error messages (default: file names
+            when built with :meth:`from_files`).
+        warm_up: run the network once at start-up (see :meth:`warm_up`).
 
     Raises:
         ValueError: the index is empty, or its embedding size differs from the network's.
@@ -223,6 +226,7 @@ class SearchService:
         seed: int = 0,
         model_name: str | None = None,
         index_name: str | None = None,
+        warm_up: bool = True,
     ):
         self.model = model
         self.index = index
@@ -275,6 +279,8 @@ class SearchService:
         self._map: dict | None = None
         self._thumb_lock = threading.Lock()
         self._thumbs: OrderedDict[int, bytes] = OrderedDict()
+        if warm_up:
+            self.warm_up()
 
     @classmethod
     def from_files(
@@ -377,14 +383,18 @@ class SearchService:
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Embed decoded images uint8 ``(n, h, w, c)`` -> float32 ``(n, dim)``.
 
-        Calls the network directly (one forward pass, no ``predict`` loop); the network is
-        called by one request at a time.
+        Uses the network's compiled predict step on one batch (``predict_on_batch``: no
+        ``predict`` loop, no eager layer-by-layer call); one request at a time.
         """
-        import keras
-
         with self._model_lock:
-            out = self.model(np.asarray(images), training=False)
-        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+            out = self.model.predict_on_batch(np.asarray(images))
+        return np.asarray(out, dtype=np.float32)
+
+    def warm_up(self) -> None:
+        """Run the network once on blank images (batches of 1 and 2) so the first request does
+        not pay for tracing the predict function."""
+        for n in (1, 2):
+            self.embed(np.zeros((n, *self.image_shape), np.uint8))
 
     # ------------------------------------------------------------------ operations
     def check_k(self, k: int | None) -> int:

@@ -45,7 +45,7 @@ def _embed(network, files):
     from embedding_net.data import load_images
 
     images = load_images([str(f) for f in files], image_size=IMAGE_SHAPE[:2]).images
-    return np.asarray(network(images, training=False), np.float32)
+    return network.encode(images)
 
 
 def _search(client, data, name="query.png", k=None):
