@@ -331,6 +331,18 @@ def _monitor(config: TrainConfig) -> tuple[str | None, str]:
     return name, v.mode
 
 
+def save_network(network, path) -> None:
+    """Save the embedding network alone, uncompiled: no optimizer, loss or loss weights, so
+    ``keras.saving.load_model(path)`` needs nothing but ``import embedding_net``."""
+    clone = type(network).from_config(network.get_config())
+    source = {v.path: v for v in network.weights}
+    for variable in clone.weights:
+        if variable.path not in source:
+            raise ValueError(f"save_network: no weight {variable.path!r} in the trained network")
+        variable.assign(source[variable.path])
+    clone.save(path)
+
+
 def _embedding_network(model):
     return getattr(model, "network", model)
 
@@ -445,7 +457,7 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
         shutil.copyfile(output / "final.keras", best_path)
     best = keras.saving.load_model(best_path)
     best_network = _embedding_network(best)
-    best_network.save(output / "network.keras")
+    save_network(best_network, output / "network.keras")
 
     metrics: dict = {}
     if validation is not None:

@@ -26,6 +26,7 @@ def load_model(path):
     import keras
 
     import embedding_net.config.losses  # noqa: F401  (registers WeightedLossSum)
+    import embedding_net.config.optimizers  # noqa: F401  (registers RectifiedAdam)
     import embedding_net.losses  # noqa: F401
     import embedding_net.models  # noqa: F401
 

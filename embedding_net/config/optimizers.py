@@ -7,6 +7,8 @@ it replaces the ``keras-rectified-adam`` package seed 003 depended on.
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -69,17 +71,20 @@ class RectifiedAdam(keras.optimizers.Adam):
         step = ops.cast(self.iterations + 1, dtype)
         beta_1 = ops.cast(self.beta_1, dtype)
         beta_2 = ops.cast(self.beta_2, dtype)
-        beta_1_power = ops.power(beta_1, step)
-        beta_2_power = ops.power(beta_2, step)
+        # 1 - beta^t as -expm1(t log beta): no cancellation in float32 for beta_2 near 1,
+        # where rho_t - 4 is small and r_t would amplify the rounding error
+        one_minus_b1t = -ops.expm1(step * math.log(self.beta_1))
+        one_minus_b2t = -ops.expm1(step * math.log(self.beta_2))
+        beta_2_power = 1.0 - one_minus_b2t
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - beta_2))
 
         rho_inf = 2.0 / (1.0 - self.beta_2) - 1.0
-        rho_t = rho_inf - 2.0 * step * beta_2_power / (1.0 - beta_2_power)
-        m_hat = m / (1.0 - beta_1_power)
-        v_hat = ops.sqrt(v / (1.0 - beta_2_power))
+        rho_t = rho_inf - 2.0 * step * beta_2_power / one_minus_b2t
+        m_hat = m / one_minus_b1t
+        v_hat = ops.sqrt(v / one_minus_b2t)
         # clamp inside the sqrt: the unused branch of `where` must stay finite
         r_num = ops.maximum((rho_t - 4.0) * (rho_t - 2.0) * rho_inf, 0.0)
         r_den = (rho_inf - 4.0) * (rho_inf - 2.0) * ops.maximum(rho_t, 1e-6)
