@@ -71,7 +71,11 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
 @pytest.mark.parametrize(
     "text, key, expected",
     [
-        ("data: {root: x}\noptimizer: {learning_rate: fast}", "optimizer.learning_rate", "a number"),
+        (
+            "data: {root: x}\noptimizer: {learning_rate: fast}",
+            "optimizer.learning_rate",
+            "a number",
+        ),
         ("data: {root: x}\ntraining: {epochs: 2.5}", "training.epochs", "an integer"),
         ("data: {root: x}\ntraining: {epochs: true}", "training.epochs", "an integer"),
         ("data: {root: x}\nmodel: {normalize: 'yes'}", "model.normalize", "true/false"),
@@ -97,11 +101,17 @@ def test_wrong_type_names_key_and_file(tmp_path, text, key, expected):
         ({"data": {"root": "x", "image_size": [0, 4]}}, "data.image_size"),
         ({"data": {"root": "x", "val_fraction": 1.0}}, "data.val_fraction"),
         ({"data": {"root": "x"}, "optimizer": {"learning_rate": -1.0}}, "optimizer.learning_rate"),
-        ({"data": {"root": "x"}, "optimizer": {"name": "sgd", "rectify": True}}, "optimizer.rectify"),
+        (
+            {"data": {"root": "x"}, "optimizer": {"name": "sgd", "rectify": True}},
+            "optimizer.rectify",
+        ),
         ({"data": {"root": "x"}, "model": {"kind": "siamese"}}, "sampler.kind"),
         ({"data": {"root": "x"}, "model": {"head": "merge"}}, "model.head"),
         ({"data": {"root": "x", "layout": "cuhk03", "split": "given"}}, "data.split"),
-        ({"data": {"root": "x", "split": "none"}, "validation": {"protocol": "reid"}}, "validation.protocol"),
+        (
+            {"data": {"root": "x", "split": "none"}, "validation": {"protocol": "reid"}},
+            "validation.protocol",
+        ),
         ({"data": {"root": "x"}, "sampler": {"P": 1}}, "sampler.P"),
         ({"data": {"root": "x"}, "training": {"epochs": 0}}, "training.epochs"),
     ],

@@ -6,8 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-from embedding_net.config import OptimizerConfig, RectifiedAdam, ScheduleConfig
-from embedding_net.config import build_optimizer, build_schedule
+from embedding_net.config import (
+    OptimizerConfig,
+    RectifiedAdam,
+    ScheduleConfig,
+    build_optimizer,
+    build_schedule,
+)
 
 
 def radam_reference(gradients, w0, lr, beta_1=0.9, beta_2=0.999, eps=1e-7, threshold=5.0, wd=0.0):
@@ -24,7 +29,9 @@ def radam_reference(gradients, w0, lr, beta_1=0.9, beta_2=0.999, eps=1e-7, thres
         rho_t = rho_inf - 2 * t * beta_2**t / (1 - beta_2**t)
         if rho_t > threshold:
             v_hat = math.sqrt(v / (1 - beta_2**t))
-            r = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            r = math.sqrt(
+                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            )
             w -= lr * r * m_hat / (v_hat + eps)
         else:
             w -= lr * m_hat
@@ -61,7 +68,10 @@ def test_rectified_adam_differs_from_adam_early_and_round_trips():
     assert abs(float(var_a.value) - float(var_r.value)) > 1e-3
     clone = RectifiedAdam.from_config(radam.get_config())
     assert clone.sma_threshold == 5.0 and clone.beta_2 == radam.beta_2
-    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(radam)).__class__ is RectifiedAdam
+    assert (
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(radam)).__class__
+        is RectifiedAdam
+    )
 
 
 def test_build_optimizer_kinds():
@@ -80,7 +90,9 @@ def _lr(schedule, step):
 
 
 def test_warmup_cosine_schedule_values():
-    config = ScheduleConfig(name="warmup_cosine", warmup_epochs=2, warmup_start=0.1, min_learning_rate=1e-4)
+    config = ScheduleConfig(
+        name="warmup_cosine", warmup_epochs=2, warmup_start=0.1, min_learning_rate=1e-4
+    )
     schedule, callbacks = build_schedule(config, 1e-2, epochs=10, steps_per_epoch=5)
     assert callbacks == []
     assert _lr(schedule, 0) == pytest.approx(1e-3)  # warmup starts at 0.1 x peak

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-COLOURS = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (220, 220, 30), (200, 30, 200), (30, 200, 200)]
+COLOURS = [
+    (220, 30, 30),
+    (30, 200, 30),
+    (30, 30, 220),
+    (220, 220, 30),
+    (200, 30, 200),
+    (30, 200, 200),
+]
 
 
 def class_image(label: int, rng: np.random.Generator, size: int = 16) -> np.ndarray:
@@ -43,7 +50,12 @@ def tiny_config_dict(data_root: Path, output_dir: Path, **sections) -> dict:
         "name": "tiny",
         "seed": 0,
         "output_dir": str(output_dir),
-        "data": {"layout": "folders", "root": str(data_root), "image_size": [16, 16], "split": "given"},
+        "data": {
+            "layout": "folders",
+            "root": str(data_root),
+            "image_size": [16, 16],
+            "split": "given",
+        },
         "model": {"backbone": "simple_cnn", "embedding_dim": 16},
         "loss": {"name": "batch-hard-triplet", "params": {"margin": 0.2}},
         "sampler": {"kind": "pk", "P": 3, "K": 4, "steps_per_epoch": 4},
