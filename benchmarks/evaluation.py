@@ -13,8 +13,16 @@ id and camera, gallery = the rest, Market protocol), with hand-crafted embedding
 re-id network exists in the project yet): stripe colour histograms and raw pixels. Writes
 ``benchmarks/results/evaluation_reranking.json`` / ``.md``.
 
+3. ``--what search``: exact k-NN search (k=10) of ``--search-size Q N D`` random float32
+vectors with ``EmbeddingIndex`` backends ("exact" numpy, "keras" on the active Keras backend,
+"faiss" when installed) against the plain baselines (numpy matmul + argpartition; torch
+matmul + topk when torch is installed, on CUDA when available). The issue's GPU setting is
+``--search-size 10000 1000000 512`` (needs a GPU machine). Writes
+``benchmarks/results/evaluation_search.json`` / ``.md``.
+
 Usage:
-    python benchmarks/evaluation.py [--what speed|reranking|all] [--repeats 3] [--chunk-size 512]
+    python benchmarks/evaluation.py [--what speed|reranking|search|all] [--repeats 3]
+        [--chunk-size 512] [--search-size 1000 200000 128]
 """
 
 from __future__ import annotations
@@ -202,16 +210,107 @@ def reranking_study():
     return table
 
 
+def search_benchmark(n_query, n_items, dim, repeats, k=10):
+    import importlib.util
+
+    from embedding_net.evaluation import EmbeddingIndex
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((n_items, dim), dtype=np.float32)
+    queries = rng.standard_normal((n_query, dim), dtype=np.float32)
+    timings = {}
+    reference = None
+
+    def timed(name, fn):
+        nonlocal reference
+        fn()  # warm-up (device copy, compilation)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            idx = fn()
+            times.append(time.perf_counter() - t0)
+        if reference is None:
+            reference = idx
+        timings[name] = {
+            "seconds_median": statistics.median(times),
+            "agreement_with_first": float(np.mean(np.sort(idx, 1) == np.sort(reference, 1))),
+        }
+
+    def plain_numpy():
+        sq = np.einsum("ij,ij->i", data, data)
+        out = []
+        for s in range(0, n_query, 1024):
+            d = sq[None, :] - 2.0 * (queries[s : s + 1024] @ data.T)
+            part = np.argpartition(d, k - 1, axis=1)[:, :k]
+            order = np.argsort(np.take_along_axis(d, part, 1), axis=1)
+            out.append(np.take_along_axis(part, order, 1))
+        return np.concatenate(out)
+
+    timed("plain numpy matmul + argpartition", plain_numpy)
+    backends = ["exact", "keras"] + (["faiss"] if importlib.util.find_spec("faiss") else [])
+    for backend in backends:
+        index = EmbeddingIndex(backend=backend, chunk_size=1024)
+        index.add(data)
+        timed(
+            f"EmbeddingIndex(backend={backend!r})",
+            lambda index=index: index.search(queries, k).indices,
+        )
+    if importlib.util.find_spec("torch"):
+        import torch
+
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+        data_t = torch.from_numpy(data).to(dev)
+        sq_t = (data_t * data_t).sum(1)
+
+        def plain_torch():
+            out = []
+            for s in range(0, n_query, 1024):
+                qt = torch.from_numpy(queries[s : s + 1024]).to(dev)
+                d = sq_t[None, :] - 2.0 * qt @ data_t.T
+                out.append(torch.topk(d, k, largest=False).indices.cpu().numpy())
+            return np.concatenate(out)
+
+        timed(f"plain torch matmul + topk ({dev})", plain_torch)
+    import keras
+
+    result = {
+        "benchmark": f"exact {k}-NN search, {n_query} queries x {n_items} items x {dim}-d",
+        "machine": machine(),
+        "keras_backend": keras.backend.backend(),
+        "load_average_1min": os.getloadavg()[0],
+        "results": timings,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "evaluation_search.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        f"{result['benchmark']}; {result['machine']}; Keras backend {result['keras_backend']}; "
+        f"1-min load average {result['load_average_1min']:.1f}.",
+        "",
+        "| method | seconds (median) | same neighbours as the first row |",
+        "|---|---|---|",
+    ]
+    for name, r in timings.items():
+        lines.append(f"| {name} | {r['seconds_median']:.2f} | {r['agreement_with_first']:.4f} |")
+    table = "\n".join(lines)
+    (RESULTS / "evaluation_search.md").write_text(table + "\n")
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", choices=("speed", "reranking", "all"), default="speed")
+    parser.add_argument("--what", choices=("speed", "reranking", "search", "all"), default="speed")
+    parser.add_argument(
+        "--search-size", type=int, nargs=3, default=(1000, 200000, 128), metavar=("Q", "N", "D")
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=512)
     args = parser.parse_args(argv)
     tables = []
     if args.what in ("reranking", "all"):
         tables.append(reranking_study())
-    if args.what == "reranking":
+    if args.what in ("search", "all"):
+        tables.append(search_benchmark(*args.search_size, repeats=args.repeats))
+    if args.what in ("reranking", "search"):
         return tables[0]
     load = os.getloadavg()[0]
     rows = [run(3368, 15913, 2048, args.repeats, args.chunk_size)]

@@ -280,9 +280,11 @@ class EmbeddingIndex:
         n = q.shape[0]
         indices = np.empty((n, k), dtype=np.int64)
         distances = np.empty((n, k), dtype=np.float32)
-        squared = self.distance == "euclidean"
-        chunks = DistanceChunks(q, self.embeddings, self.distance, self.chunk_size, squared)
+        chunks = DistanceChunks(
+            q, self.embeddings, self.distance, self.chunk_size, ranking_only=True
+        )
         for start, stop, d in chunks:
+            # d ranks like the distance: |g|^2 - 2 q.g (euclidean) or -cos (cosine)
             if k < d.shape[1]:
                 part = np.argpartition(d, k - 1, axis=1)[:, :k]
                 kth = np.take_along_axis(d, part, axis=1).max(axis=1, keepdims=True)
@@ -293,9 +295,13 @@ class EmbeddingIndex:
             part_d = np.take_along_axis(d, part, axis=1)
             order = np.lexsort((part, part_d), axis=1)
             idx = np.take_along_axis(part, order, axis=1)
-            dist = np.take_along_axis(part_d, order, axis=1)
-            if squared:
-                dist = np.sqrt(dist)
+            dist = np.take_along_axis(part_d, order, axis=1).astype(np.float64)
+            if self.distance == "euclidean":
+                block = q[start:stop]
+                q_sq = np.einsum("ij,ij->i", block, block).astype(np.float64)
+                dist = np.sqrt(np.maximum(dist + q_sq[:, None], 0.0))
+            else:
+                dist = 1.0 + dist
             indices[start:stop] = idx
             distances[start:stop] = dist
         return indices, distances
