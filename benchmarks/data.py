@@ -177,7 +177,8 @@ def main(argv=None) -> int:
         f"load average during the run {report['load_average_1_5_15']} (shared machine: numbers are noisy).",
         f"Data: `{args.dataset}` ({len(records)} JPEG images), batches of P={args.P} x K={args.K} = {batch}, "
         f"{args.batches} timed batches after {args.warmup} warm-up batches, best of {args.repeats}.",
-        f"Command: `python benchmarks/data.py --dataset {args.dataset} --batches {args.batches}`",
+        f"Command: `python benchmarks/data.py --dataset {args.dataset} --batches {args.batches} "
+        f"--warmup {args.warmup} --repeats {args.repeats} --P {args.P} --K {args.K}`",
         "",
         "images/s: wall clock. images/CPU-s: images per CPU-second used by the benchmark process "
         "(less sensitive to other users' load; x cores = what an idle machine could reach when "
