@@ -156,3 +156,19 @@ def test_mixed_precision_policy_gives_float32_loss():
             assert np.isfinite(float(value))
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def test_compiles_under_xla_with_a_dynamic_batch():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("jax.jit compilation is exercised by the degenerate-batch gradient test")
+    import tensorflow as tf
+
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    x = np.random.default_rng(4).normal(size=(6, D)).astype("float32")
+    signature = [tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, D], tf.float32)]
+    for name, fn in sorted(FUNCTIONS.items()):
+        compiled = tf.function(fn, input_signature=signature, jit_compile=True)
+        got = compiled(tf.constant(labels), tf.constant(x)).numpy()
+        np.testing.assert_allclose(
+            got, ref.to_numpy(fn(labels, x)), rtol=1e-4, atol=1e-5, err_msg=name
+        )
