@@ -449,6 +449,7 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
         epochs=config.training.epochs,
         callbacks=callbacks,
         verbose=config.training.verbose,
+        shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
     )
     seconds = time.monotonic() - start
     model.save(output / "final.keras")

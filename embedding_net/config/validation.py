@@ -237,6 +237,14 @@ def _draw_pairs(records, num_pairs, rng):
         if key not in seen:
             seen.add(key)
             mismatched.append((a, b))
+    if len(matched) < n_half or len(mismatched) < n_half:
+        logger.warning(
+            "verification: %d matched and %d mismatched distinct pairs drawn (%d asked each): "
+            "the held-out people have too few images",
+            len(matched),
+            len(mismatched),
+            n_half,
+        )
     pairs = np.asarray(matched + mismatched, np.int64)
     is_same = np.asarray([True] * len(matched) + [False] * len(mismatched))
     return pairs, is_same

@@ -1,0 +1,191 @@
+"""Train/validation splits and the evaluation protocols, against brute-force references."""
+
+import numpy as np
+import pytest
+
+from embedding_net.config import DataConfig
+from embedding_net.config.records import split_records
+from embedding_net.config.validation import (
+    ValidationSet,
+    _draw_pairs,
+    evaluate_protocol,
+    reid_set,
+)
+from embedding_net.data.adapters import ImageRecord
+
+
+def _records(n_ids=10, per_id=6, tracks=3, cams=2):
+    return [
+        ImageRecord(f"/x/{pid}_{i}.png", pid, {"camera": i % cams + 1, "tracklet": i % tracks})
+        for pid in range(n_ids)
+        for i in range(per_id)
+    ]
+
+
+def test_identity_split_holds_out_whole_identities():
+    records = _records()
+    split = split_records(
+        records, None, DataConfig(root="/x", split="identity", val_fraction=0.3), 0
+    )
+    train_ids = {r.label for r in split.train}
+    val_ids = {r.label for r in split.val}
+    assert not train_ids & val_ids and len(val_ids) == 3
+    assert len(split.train) + len(split.val) == len(records)
+    assert split.label_map == {pid: i for i, pid in enumerate(sorted(train_ids))}
+    again = split_records(
+        records, None, DataConfig(root="/x", split="identity", val_fraction=0.3), 0
+    )
+    assert {r.label for r in again.val} == val_ids  # seeded
+
+
+def test_tracklet_split_shares_classes_not_tracks():
+    split = split_records(
+        _records(), None, DataConfig(root="/x", split="tracklet", val_fraction=0.34), 1
+    )
+    train_tracks = {(r.label, r.metadata["tracklet"]) for r in split.train}
+    val_tracks = {(r.label, r.metadata["tracklet"]) for r in split.val}
+    assert not train_tracks & val_tracks
+    assert {r.label for r in split.val} == {r.label for r in split.train}  # every class in both
+    assert all(sum(1 for t in val_tracks if t[0] == pid) == 1 for pid in range(10))
+
+
+def test_given_split_and_subsets():
+    records = [
+        ImageRecord(f"/x/{s}/{c}/{i}.png", c, {"split": s})
+        for s, n in (("train", 5), ("val", 2))
+        for c in "abcd"
+        for i in range(n)
+    ]
+    data = DataConfig(root="/x", split="given", max_identities=3, max_images_per_identity=4)
+    split = split_records(records, None, data, 0)
+    assert len({r.label for r in split.train}) == 3
+    assert all(r.metadata["split"] == "train" for r in split.train)
+    assert all(r.metadata["split"] == "val" for r in split.val)
+    counts = {}
+    for r in split.train + split.val:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    assert max(counts.values()) <= 4
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (DataConfig(root="/x", split="given"), "train/ and val/"),
+        (DataConfig(root="/x", split="identity", max_identities=2), "at least 3 identities"),
+    ],
+)
+def test_split_errors(data, message):
+    with pytest.raises(ValueError, match=message):
+        split_records(_records(), None, data, 0)
+    with pytest.raises(ValueError, match="track ids"):
+        split_records(
+            [ImageRecord("/a.png", 1, {}), ImageRecord("/b.png", 2, {})],
+            None,
+            DataConfig(root="/x", split="tracklet"),
+            0,
+        )
+
+
+def test_reid_set_one_query_per_identity_and_camera(tmp_path):
+    from PIL import Image
+
+    records = []
+    for pid in range(3):
+        for i in range(4):
+            path = tmp_path / f"{pid:04d}_c{i % 2 + 1}_{i:02d}.png"
+            Image.new("RGB", (8, 8), (pid * 60, i * 40, 0)).save(path)
+            records.append(ImageRecord(str(path), pid, {"camera": i % 2 + 1}))
+    vs = reid_set(records, (8, 8), seed=0)
+    keys = [(vs.labels[q], vs.cameras[q]) for q in vs.query]
+    assert sorted(keys) == [(p, c) for p in range(3) for c in (1, 2)]
+    assert set(vs.query.tolist()) | set(vs.gallery.tolist()) == set(range(12))
+    assert not set(vs.query.tolist()) & set(vs.gallery.tolist())
+
+
+def test_drawn_pairs_are_valid_and_distinct():
+    records = [ImageRecord(f"/{p}/{i}", p, {}) for p in range(6) for i in range(p % 3 + 1)]
+    pairs, is_same = _draw_pairs(records, 20, np.random.default_rng(0))
+    labels = np.asarray([r.label for r in records])
+    # only 8 distinct matched pairs exist (persons of 1, 2, 3, 1, 2, 3 images): all are drawn
+    assert is_same.sum() == 8 and (~is_same).sum() == 10
+    assert np.all((labels[pairs[:, 0]] == labels[pairs[:, 1]]) == is_same)
+    assert np.all(pairs[:, 0] != pairs[:, 1])
+    assert len({tuple(sorted(p)) for p in pairs.tolist()}) == len(pairs)
+    with pytest.raises(ValueError, match="at least 2 images|>= 2 images"):
+        _draw_pairs(
+            [ImageRecord("/a", 1, {}), ImageRecord("/b", 2, {})], 4, np.random.default_rng(0)
+        )
+
+
+def _embed_by_table(table):
+    """A 'network' returning fixed embeddings: image i holds its row index in pixel [0, 0, 0]."""
+
+    def fn(images):
+        return table[np.asarray(images)[:, 0, 0, 0].astype(int)]
+
+    return fn
+
+
+def _indexed_images(n):
+    images = np.zeros((n, 2, 2, 3), np.uint8)
+    images[:, 0, 0, 0] = np.arange(n)
+    return images
+
+
+def test_classification_protocol_matches_brute_force():
+    rng = np.random.default_rng(0)
+    n_q, n_g = 15, 25
+    table = rng.normal(size=(n_q + n_g, 4)).astype(np.float32)
+    labels = rng.integers(0, 3, n_q + n_g)
+    vs = ValidationSet(
+        "classification",
+        _indexed_images(n_q + n_g),
+        labels,
+        query=np.arange(n_q),
+        gallery=np.arange(n_q, n_q + n_g),
+    )
+    got = evaluate_protocol(_embed_by_table(table), vs)
+    d = np.linalg.norm(table[:n_q, None] - table[None, n_q:], axis=-1)
+    expected = np.mean(labels[n_q:][d.argmin(axis=1)] == labels[:n_q])
+    assert got["knn_top1"] == pytest.approx(expected)
+
+
+def test_verification_and_reid_protocols_on_perfect_embeddings():
+    # embeddings = one-hot of the identity: every matched pair has similarity 1, others 0
+    labels = np.repeat(np.arange(5), 4)
+    table = np.eye(5, dtype=np.float32)[labels]
+    images = _indexed_images(len(labels))
+    pairs, is_same = _draw_pairs(
+        [ImageRecord(str(i), int(x), {}) for i, x in enumerate(labels)],
+        40,
+        np.random.default_rng(1),
+    )
+    vs = ValidationSet("verification", images, labels, pairs=pairs, is_same=is_same)
+    res = evaluate_protocol(_embed_by_table(table), vs)
+    assert res["pair_accuracy"] == 1.0 and res["auc"] == 1.0 and 0.0 < res["threshold"] < 1.0
+    cams = np.tile([1, 2, 1, 2], 5)
+    query = np.arange(0, 20, 4)
+    gallery = np.setdiff1d(np.arange(20), query)
+    vs = ValidationSet("reid", images, labels, cameras=cams, query=query, gallery=gallery)
+    res = evaluate_protocol(_embed_by_table(table), vs)
+    assert res["rank1"] == 1.0 and res["mAP"] == pytest.approx(1.0)
+    # shuffled identities -> rank-1 equals the brute-force nearest-neighbour check
+    perm = np.random.default_rng(2).permutation(20)
+    res = evaluate_protocol(_embed_by_table(table[perm]), vs)
+    d = np.linalg.norm(table[perm][query, None] - table[perm][None, gallery], axis=-1)
+    valid = ~(
+        (labels[gallery][None] == labels[query][:, None])
+        & (cams[gallery][None] == cams[query][:, None])
+    )
+    d = np.where(valid, d, np.inf)
+    hits = []
+    for row in range(len(query)):
+        order = np.lexsort((labels[gallery] == labels[query][row], d[row]))
+        hits.append(labels[gallery][order[0]] == labels[query][row])
+    assert res["rank1"] == pytest.approx(np.mean(hits))
+
+
+def test_empty_validation_set_is_an_error():
+    vs = ValidationSet("classification", np.zeros((0, 2, 2, 3), np.uint8), np.zeros(0))
+    with pytest.raises(ValueError, match="no readable held-out image"):
+        evaluate_protocol(lambda x: x, vs)

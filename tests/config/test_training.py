@@ -1,0 +1,75 @@
+"""train(): a tiny real fit, the files it writes, resume, and what it refuses to overwrite."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from embedding_net.config import ConfigError, parse_config
+from embedding_net.training import train
+from tests.config.tiny_run import tiny_config_dict, trained_run, write_class_folders
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return trained_run(tmp_path_factory)
+
+
+def test_tiny_run_writes_models_logs_and_learns(tiny):
+    out, data = tiny
+    for name in ("config.yaml", "label_map.json", "best.keras", "final.keras", "network.keras"):
+        assert (out / name).is_file(), name
+    assert (out / "backup").is_dir()
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["monitor"] == "val_knn_top1" and summary["epochs_run"] == 3
+    # 6 colour classes: far above chance (1/6) after 12 steps
+    assert summary["metrics"]["knn_top1"] >= 0.6, summary
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch") and len(history) == 4
+    # network.keras is the uncompiled embedding network of best.keras: same embeddings
+    import embedding_net.config.optimizers  # noqa: F401  (best.keras is compiled with it)
+
+    network = keras.saving.load_model(out / "network.keras")
+    best = keras.saving.load_model(out / "best.keras")
+    images = np.random.default_rng(0).integers(0, 255, (5, 16, 16, 3)).astype(np.uint8)
+    np.testing.assert_allclose(network.encode(images), best.encode(images), atol=1e-5)
+    assert not network.compiled
+
+
+def test_resume_continues_from_the_backup(tmp_path):
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(
+        data,
+        tmp_path / "run",
+        training={"epochs": 2, "verbose": 0},
+        validation={"protocol": "none"},
+    )
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
+    first = train(parse_config(mapping))
+    assert first.epochs_run == 2 and first.metrics == {}
+    mapping["training"]["epochs"] = 3
+    resumed = train(parse_config(mapping), resume=True)
+    assert resumed.epochs_run == 1  # epochs 1-2 restored from backup/, only epoch 3 runs
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 4
+    # a non-empty output folder is refused without resume/overwrite
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train(parse_config(mapping))
+    # overwrite replaces the run's own files but never a file it did not write
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        train(parse_config(mapping), overwrite=True)
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(parse_config(mapping), output_dir=tmp_path / "fresh", resume=True)
+
+
+def test_config_errors_found_with_the_data(tmp_path):
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 2), ("val", 1)))
+    mapping = tiny_config_dict(data, tmp_path / "run")
+    mapping["sampler"]["P"] = 5
+    with pytest.raises(ConfigError, match="sampler.P: 5 identities"):
+        train(parse_config(mapping, "x.yaml"))
+    mapping = tiny_config_dict(data, tmp_path / "run2", loss={"name": "no-such"})
+    with pytest.raises(ConfigError, match=r"x.yaml: loss.name"):
+        train(parse_config(mapping, "x.yaml"))
