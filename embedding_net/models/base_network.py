@@ -7,6 +7,7 @@ import logging
 import keras
 import numpy as np
 
+from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
 from embedding_net.layers import GeneralizedMeanPooling, ImagePreprocessing, L2Normalize
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES
 from embedding_net.models.backbones import build_backbone
@@ -53,6 +54,8 @@ class BaseNetwork(keras.Model):
             default: the backbone family's mode, ``"scale"`` (x/255) for a custom model.
         last_stride: 1 removes the backbone's last down-sampling (ResNet50; the strong re-id
             baseline's trick), 2 keeps it.
+        global_batch_loss: under a ``tf.distribute`` strategy, all-gather labels and
+            embeddings across replicas before the loss (mining over the global batch).
         name: model name.
     """
 
@@ -69,6 +72,7 @@ class BaseNetwork(keras.Model):
         freeze_backbone: bool = False,
         preprocessing: str | None = None,
         last_stride: int = 2,
+        global_batch_loss: bool = True,
         name: str = "base_network",
         **kwargs,
     ):
@@ -150,6 +154,7 @@ class BaseNetwork(keras.Model):
         )
         self.preprocessing = preprocessing
         self.last_stride = int(last_stride)
+        self.global_batch_loss = bool(global_batch_loss)
         self._requested_embedding_dim = embedding_dim
 
     # ------------------------------------------------------------------ training helpers
@@ -164,6 +169,22 @@ class BaseNetwork(keras.Model):
                 if not layer.built:
                     layer.build((None, self.embedding_dim))
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras' loss, over the GLOBAL batch when training under a ``tf.distribute``
+        strategy (see :mod:`embedding_net.distribute`), so in-batch mining sees every replica's
+        samples and gradients equal single-device training on the same global batch."""
+        replicas = num_replicas_in_sync()
+        if replicas == 1:
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        if self.global_batch_loss:
+            y, y_pred, sample_weight = gather_global_batch(y, y_pred, sample_weight)
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+        if _returns_scalar(self.loss, y, y_pred):
+            # Keras divides per-sample losses by the replica count (each replica's share of
+            # the summed gradient) but leaves scalar-valued losses alone: do it here.
+            loss = loss / replicas
+        return loss
 
     def compile_from_config(self, config):
         compile_from_config(self, config)
@@ -258,6 +279,7 @@ class BaseNetwork(keras.Model):
             "freeze_backbone": not self.backbone.trainable,
             "preprocessing": self.preprocessing,
             "last_stride": self.last_stride,
+            "global_batch_loss": self.global_batch_loss,
             "name": self.name,
         }
 
@@ -281,6 +303,15 @@ def _validate_input_shape(input_shape) -> tuple:
     if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[-1] is None:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     return shape
+
+
+def _returns_scalar(loss, y, y_pred) -> bool:
+    """Whether a compiled loss returns one scalar instead of per-sample values (traced only for
+    its static shape; the unused value is pruned from the graph)."""
+    if loss is None or isinstance(loss, (dict, list, tuple, str)):
+        return False
+    fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
+    return len(fn(y, y_pred).shape) == 0
 
 
 def _flatten_losses(loss):
