@@ -1,6 +1,9 @@
-"""Evaluation in numpy: re-id CMC/mAP/mINP, face verification (LFW folds), retrieval metrics.
+"""Evaluation in numpy: re-id CMC/mAP/mINP, face verification (LFW folds), retrieval and kNN
+metrics, an embedding index (exact / keras / faiss search, one-file save), re-ranking and
+flip test-time augmentation.
 
 Every function accepts numpy arrays or backend tensors and returns plain Python / numpy values.
+See docs/evaluation.md for the exact protocols and definitions.
 """
 
 from embedding_net.evaluation.encoding import encode_images, encode_with_flip
@@ -19,17 +22,17 @@ __all__ = [
     "EmbeddingIndex",
     "SearchResult",
     "average_query_expansion",
+    "best_threshold",
     "build_index_from_folder",
+    "clustering_metrics",
     "encode_images",
     "encode_with_flip",
-    "best_threshold",
-    "clustering_metrics",
     "evaluate_lfw_pairs",
     "k_reciprocal_rerank",
     "knn_accuracy",
     "pair_scores",
-    "retrieval_metrics",
-    "verification_metrics",
     "reid_metrics",
     "reid_metrics_from_distances",
+    "retrieval_metrics",
+    "verification_metrics",
 ]
