@@ -163,6 +163,7 @@ class SubCenterArcFaceLoss(ParametricLoss):
 
     def call(self, y_true, y_pred):
         self.build(y_pred.shape[-1])
+        self._warn_if_detached()
         return arcface_loss(
             y_true,
             y_pred,

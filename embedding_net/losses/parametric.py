@@ -22,10 +22,13 @@ restore them with::
 from __future__ import annotations
 
 import inspect
+import logging
 
 import keras
 
 from embedding_net.losses._modern_common import float32
+
+_LOG = logging.getLogger(__name__)
 
 #: Attribute under which :func:`attach_loss_parameters` stores the loss layer on a model.
 LOSS_LAYER_ATTRIBUTE = "loss_layer"
@@ -150,8 +153,21 @@ class ParametricLoss(keras.losses.Loss):
         """The trainable ``(num_classes * num_centers, embedding_dim)`` matrix."""
         return self.layer.weight_matrix
 
+    def _warn_if_detached(self):
+        if not getattr(self.layer, "_attached_to_model", False) and not getattr(
+            self, "_warned_detached", False
+        ):
+            self._warned_detached = True
+            _LOG.warning(
+                "%s: its weights are not attached to a model, so fit() will neither train "
+                "nor save them; use BaseNetwork, LossParametersMixin or "
+                "attach_loss_parameters(model, loss) before compile()",
+                type(self).__name__,
+            )
+
     def call(self, y_true, y_pred):
         self.build(y_pred.shape[-1])
+        self._warn_if_detached()
         return type(self).fn(y_true, y_pred, float32(self.weight_matrix), **self._fn_kwargs)
 
     def get_config(self):
@@ -224,6 +240,7 @@ def attach_loss_parameters(model: keras.Model, loss, attribute: str = LOSS_LAYER
     finally:
         if locked:
             tracker.lock()
+    loss.layer._attached_to_model = True
     return loss.layer
 
 

@@ -104,6 +104,7 @@ class SoftTripleLoss(ParametricLoss):
 
     def call(self, y_true, y_pred):
         self.build(y_pred.shape[-1])
+        self._warn_if_detached()
         return softtriple_loss(
             y_true,
             y_pred,

@@ -133,6 +133,7 @@ class XBMLoss(ParametricLoss):
                 f"XBMLoss: batch size {batch} exceeds `memory_size` {self.memory_size}"
             )
         self.build(y_pred.shape[-1])
+        self._warn_if_detached()
         labels = int_labels(y_true)
         x = float32(y_pred)
         fn, kwargs = type(self.inner_loss).fn, self.inner_loss._fn_kwargs
