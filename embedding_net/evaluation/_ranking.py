@@ -5,14 +5,19 @@ valid items placed before it. Ties are resolved pessimistically: a non-match at 
 same distance as a match is placed before it (the result does not depend on gallery order
 and collapsed embeddings cannot score well). Ties among matches do not change AP / CMC.
 
-Each chunk costs one in-place sort of its distance rows: the distances of the same-label
-items (matches and ignored items) are read first, then overwritten with +inf, so the sorted
-row holds exactly the non-matches; each match is then placed by binary search.
+The distances of the same-label items (matches and ignored items) are read first, then
+overwritten with +inf, so what is left of a row are its non-matches; each match is placed by
+binary search among the sorted non-matches that are not farther than the row's farthest
+match. When the ranking is good those are few and only they are sorted; otherwise (random
+embeddings) the whole chunk is sorted in place at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# above this fraction of relevant non-matches, a chunk is sorted whole instead of per row
+FULL_SORT_FRACTION = 0.25
 
 
 class LabelGroups:
@@ -69,10 +74,24 @@ def match_ranks(dist, match_rows, match_cols, blank_rows, blank_cols, overwrite=
 
     nonmatch = dist if overwrite else dist.copy()
     nonmatch[blank_rows, blank_cols] = np.inf
-    nonmatch.sort(axis=1)
     n_before = np.empty(rows.shape[0], dtype=np.int64)
-    for r in np.flatnonzero(counts):
-        s = slice(starts[r], starts[r] + counts[r])
-        n_before[s] = np.searchsorted(nonmatch[r], match_d[s], side="right")
+    with_matches = np.flatnonzero(counts)
+    # only non-matches up to a row's farthest match can precede a match
+    last = np.full(n_rows, -np.inf, dtype=dist.dtype)
+    last[with_matches] = match_d[starts[with_matches] + counts[with_matches] - 1]
+    relevant = nonmatch <= last[:, None]
+    per_row = relevant.sum(axis=1)
+    if per_row.sum() > FULL_SORT_FRACTION * nonmatch.size:
+        nonmatch.sort(axis=1)  # most of each row is needed: one batched sort
+        for r in with_matches:
+            s = slice(starts[r], starts[r] + counts[r])
+            n_before[s] = np.searchsorted(nonmatch[r], match_d[s], side="right")
+    else:  # well-ranked queries: sort only the few relevant non-matches of each row
+        values = nonmatch[relevant]  # row-major: grouped by row
+        offsets = np.concatenate([[0], np.cumsum(per_row)])
+        for r in with_matches:
+            s = slice(starts[r], starts[r] + counts[r])
+            head = np.sort(values[offsets[r] : offsets[r + 1]])
+            n_before[s] = np.searchsorted(head, match_d[s], side="right")
     rank = position + 1 + n_before
     return rows, position, rank, counts

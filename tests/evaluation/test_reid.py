@@ -241,3 +241,19 @@ def test_one_identity():
     res = reid_metrics(q, g, np.zeros(3), np.zeros(5), np.zeros(3), np.ones(5), max_rank=3)
     np.testing.assert_allclose(res["cmc"], np.ones(3))
     assert res["mAP"] == 1.0 and res["mINP"] == 1.0
+
+
+@pytest.mark.parametrize("fraction", [0.0, 2.0])
+def test_both_ranking_paths_match_reference(fraction, monkeypatch):
+    from embedding_net.evaluation import _ranking
+
+    monkeypatch.setattr(_ranking, "FULL_SORT_FRACTION", fraction)
+    rng = np.random.default_rng(9)
+    _, _, qid, gid, qcam, gcam = random_split(rng, n_q=40, n_g=150)
+    dist = rng.random((40, 150)).round(2)
+    dist[qid[:, None] == gid[None, :]] *= 0.3  # fairly well ranked, with ties
+    ref_cmc, ref_ap, ref_inp, _ = reference_market1501(dist, qid, gid, qcam, gcam, 10)
+    res = reid_metrics_from_distances(dist, qid, gid, qcam, gcam, max_rank=10, chunk_size=16)
+    np.testing.assert_allclose(res["cmc"], ref_cmc, atol=1e-12)
+    assert res["mAP"] == pytest.approx(ref_ap, abs=1e-12)
+    assert res["mINP"] == pytest.approx(ref_inp, abs=1e-12)

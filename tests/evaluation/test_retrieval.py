@@ -34,8 +34,12 @@ def reference_retrieval(d, ql, rl, ks, loo):
     return {key: np.mean(v) for key, v in out.items()}, len(out["p1"])
 
 
+@pytest.mark.parametrize("fraction", [0.0, 2.0])
 @pytest.mark.parametrize("loo", [True, False])
-def test_retrieval_matches_reference_loop(loo):
+def test_retrieval_matches_reference_loop(loo, fraction, monkeypatch):
+    from embedding_net.evaluation import _ranking
+
+    monkeypatch.setattr(_ranking, "FULL_SORT_FRACTION", fraction)  # both ranking paths
     rng = np.random.default_rng(0)
     q = rng.standard_normal((70, 5))
     ql = rng.integers(0, 8, 70)
