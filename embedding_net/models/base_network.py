@@ -162,12 +162,10 @@ class BaseNetwork(keras.Model):
         """``keras.Model.compile``; a loss that owns trainable weights (ArcFace, proxies,
         centres: ``embedding_net.losses.ParametricLoss``) has them attached to this model,
         so the optimizer trains them and ``save``/``load_model`` keep them."""
-        for item in _flatten_losses(loss):
-            layer = getattr(item, "layer", None)
-            if isinstance(item, keras.losses.Loss) and isinstance(layer, keras.layers.Layer):
-                self.loss_layer = layer
-                if not layer.built:
-                    layer.build((None, self.embedding_dim))
+        if loss is not None:
+            from embedding_net.losses.parametric import attach_compiled_losses
+
+            attach_compiled_losses(self, loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -312,13 +310,3 @@ def _returns_scalar(loss, y, y_pred) -> bool:
         return False
     fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
     return len(fn(y, y_pred).shape) == 0
-
-
-def _flatten_losses(loss):
-    if loss is None:
-        return []
-    if isinstance(loss, dict):
-        return list(loss.values())
-    if isinstance(loss, (list, tuple)):
-        return list(loss)
-    return [loss]

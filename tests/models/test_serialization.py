@@ -116,3 +116,23 @@ def test_distance_accuracy_metric():
     assert float(metric.result()) == pytest.approx(0.5)
     clone = DistanceAccuracy.from_config(metric.get_config())
     assert clone.threshold == 0.5
+
+
+def test_parametric_loss_weights_train_and_round_trip(tmp_path):
+    from embedding_net.losses import ArcFaceLoss
+
+    images, labels = class_images(num_classes=4, per_class=6)
+    model = net()
+    model.compile(optimizer="adam", loss=ArcFaceLoss(num_classes=4, embedding_dim=8, scale=16.0))
+    before = keras.ops.convert_to_numpy(model.loss_layer.weights[0]).copy()
+    model.fit(images, labels, epochs=2, batch_size=12, verbose=0)
+    after = keras.ops.convert_to_numpy(model.loss_layer.weights[0])
+    assert not np.allclose(before, after)  # the class weights are trained with the network
+    loaded = reload(model, tmp_path)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.loss_layer.weights[0]), after)
+    np.testing.assert_allclose(loaded.encode(images), model.encode(images), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.evaluate(images, labels, verbose=0),
+        model.evaluate(images, labels, verbose=0),
+        rtol=1e-5,
+    )
