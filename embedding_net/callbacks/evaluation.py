@@ -31,8 +31,9 @@ PROTOCOLS = ("retrieval", "reid")
 
 
 class _EvaluationCallback(keras.callbacks.Callback):
-    def __init__(self, every, prefix, batch_size, flip, log_dir, verbose):
+    def __init__(self, every, prefix, batch_size, flip, log_dir, verbose, encoder=None):
         super().__init__()
+        self.encoder = encoder
         self.every = check_positive_int(every, "every")
         self.prefix = str(prefix)
         self.batch_size = check_positive_int(batch_size, "batch_size")
@@ -47,9 +48,10 @@ class _EvaluationCallback(keras.callbacks.Callback):
             )
 
     def _encode(self, x):
+        encoder = self.model if self.encoder is None else self.encoder
         if self.flip:
-            return encode_with_flip(self.model, x, self.batch_size)
-        return encode_images(self.model, x, self.batch_size)
+            return encode_with_flip(encoder, x, self.batch_size)
+        return encode_images(encoder, x, self.batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
@@ -116,8 +118,8 @@ class RetrievalEvaluation(_EvaluationCallback):
         flip: flip test-time augmentation when encoding.
         log_dir: write the metrics to TensorBoard event files in this folder.
         verbose: log the metrics after each evaluation.
-
-    Images are encoded with ``model.encode`` when the model has it, else ``model.predict``.
+        encoder: model or function that embeds the images; default: the model being trained
+            (``model.encode`` when it has it, else ``model.predict``).
     """
 
     def __init__(
@@ -134,8 +136,9 @@ class RetrievalEvaluation(_EvaluationCallback):
         flip: bool = False,
         log_dir=None,
         verbose: int = 0,
+        encoder=None,
     ):
-        super().__init__(every, prefix, batch_size, flip, log_dir, verbose)
+        super().__init__(every, prefix, batch_size, flip, log_dir, verbose, encoder)
         if protocol not in PROTOCOLS:
             raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}.")
         self.protocol = protocol
@@ -204,6 +207,7 @@ class VerificationEvaluation(_EvaluationCallback):
         flip: flip test-time augmentation when encoding.
         log_dir: write the metrics to TensorBoard event files in this folder.
         verbose: log the metrics after each evaluation.
+        encoder: model or function that embeds the images; default: the model being trained.
     """
 
     def __init__(
@@ -217,8 +221,9 @@ class VerificationEvaluation(_EvaluationCallback):
         flip: bool = False,
         log_dir=None,
         verbose: int = 0,
+        encoder=None,
     ):
-        super().__init__(every, prefix, batch_size, flip, log_dir, verbose)
+        super().__init__(every, prefix, batch_size, flip, log_dir, verbose, encoder)
         self.pairs_data = _split(pairs_data, 3, "pairs_data", "(images_a, images_b, is_same)")
         if distance not in ("cosine", "euclidean"):
             raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")

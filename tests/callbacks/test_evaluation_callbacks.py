@@ -84,3 +84,18 @@ def test_argument_errors():
         RetrievalEvaluation((x, [0, 0, 1, 1]), every=0)
     with pytest.raises(ValueError, match="pairs_data"):
         VerificationEvaluation((x, x))
+
+
+def test_custom_encoder_and_flip():
+    model, x, labels, y = tiny_setup()
+    images = x.reshape(len(x), 2, 4, 1)  # "images" for the flip; the encoder flattens them
+
+    def encoder(batch):
+        return np.asarray(batch).reshape(len(batch), -1)[:, :5]
+
+    cb = RetrievalEvaluation((images, labels), ks=(1,), encoder=encoder, flip=True)
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
+    e = (encoder(images) + encoder(images[:, :, ::-1])) / 2
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    expected = retrieval_metrics(e, labels, ks=(1,))["map_at_r"]
+    assert history.history["val_map_at_r"][0] == pytest.approx(expected, abs=1e-6)
