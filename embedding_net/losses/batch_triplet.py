@@ -20,7 +20,7 @@ from keras import ops
 from embedding_net.distances import get_distance
 from embedding_net.losses.base import MetricLoss, prepare_embeddings, register_loss
 from embedding_net.miners import BatchHardMiner, DistanceWeightedMiner, get_miner
-from embedding_net.miners.base import count_less_equal, label_masks
+from embedding_net.miners.base import count_less_equal, label_masks, row_cumsum
 
 _PACKAGE = "embedding_net"
 
@@ -55,8 +55,8 @@ def _hinge_product_sum(d, pos_w, neg_w, margin):
     counts, order = count_less_equal(d, neg_mask, threshold)
     w_sorted = ops.take_along_axis(neg_w, order, axis=1)
     d_sorted = ops.take_along_axis(d, order, axis=1)
-    w_cum = ops.cumsum(w_sorted, axis=1)
-    wd_cum = ops.cumsum(w_sorted * d_sorted, axis=1)
+    w_cum = row_cumsum(w_sorted)
+    wd_cum = row_cumsum(w_sorted * d_sorted)
     idx = ops.maximum(counts - 1, 0)
     some = ops.cast(ops.greater(counts, 0), d.dtype)
     w_le = ops.take_along_axis(w_cum, idx, axis=1) * some

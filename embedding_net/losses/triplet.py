@@ -29,6 +29,7 @@ from embedding_net.miners.base import (
     label_masks,
     masked_maximum,
     masked_minimum,
+    row_cumsum,
 )
 
 _PACKAGE = "embedding_net"
@@ -56,7 +57,7 @@ def tfa_distance_matrix(embeddings, distance_metric="L2"):
 
 
 #: Batches whose anchors have at most this many positives take the compact path.
-COMPACT_POSITIVE_TIERS = (8, 32)
+COMPACT_POSITIVE_TIERS = (4, 8, 32)
 
 
 def semihard_negatives(pdist, negative_mask):
@@ -93,17 +94,22 @@ def _semihard_sum_sorted(pdist, positive, negative, margin):
 def _semihard_sum_compact(pdist, positive, negative, margin, k: int):
     """Sum of the semi-hard hinge terms when every anchor has at most ``k`` positives.
 
-    The positives of each anchor are gathered into ``(B, k)`` (``top_k`` of the mask, padded
-    so that ``k`` may exceed ``B``) and their semi-hard negatives found with one masked min over
-    ``(B, k, B)``: no sort. The gradient of the min is shared among tied values, as in
-    tensorflow-addons.
+    The positives of each anchor are gathered into ``(B, k)`` slots and their semi-hard
+    negatives found with one masked min over ``(B, k, B)``: no sort. The gradient of the min is
+    shared among tied values, as in tensorflow-addons.
     """
     dtype = pdist.dtype
-    pos_f = ops.cast(positive, dtype)
-    padded = ops.concatenate([pos_f, ops.zeros((ops.shape(pos_f)[0], k), dtype)], axis=1)
-    flag, pos_idx = ops.top_k(padded, k=k, sorted=False)
-    valid = ops.greater(flag, 0.0)  # (B, k)
-    pos_idx = ops.where(valid, pos_idx, ops.zeros_like(pos_idx))
+    # slot r of anchor a holds its r-th positive: rank by cumulative count, then a one-hot
+    # (B, B, k) match; no top_k (XLA on CPU lowers top_k to a full sort)
+    pos_i = ops.cast(positive, "int32")
+    rank = row_cumsum(pos_i) - 1
+    slots = ops.arange(k, dtype="int32")
+    match = ops.logical_and(
+        ops.expand_dims(positive, 2), ops.equal(ops.expand_dims(rank, 2), slots)
+    )  # (B, B, k)
+    columns = ops.reshape(ops.arange(ops.shape(pdist)[1], dtype="int32"), (1, -1, 1))
+    pos_idx = ops.sum(ops.where(match, columns, 0), axis=1)  # (B, k)
+    valid = ops.any(match, axis=1)
     q = ops.take_along_axis(pdist, pos_idx, axis=1)  # (B, k) positive distances
     row = ops.expand_dims(pdist, 1)  # (B, 1, B)
     farther = ops.logical_and(

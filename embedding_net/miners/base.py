@@ -101,6 +101,43 @@ def masked_minimum(data, mask, axis: int = 1):
     return ops.min((data - axis_maximums) * mask, axis=axis, keepdims=True) + axis_maximums
 
 
+def row_cumsum(x, block: int = 32):
+    """Inclusive cumulative sum along axis 1 of a 2-D tensor, fast under XLA.
+
+    XLA on CPU lowers ``cumsum`` to a ``reduce_window`` that costs ``O(N^2)`` per row (1e9
+    operations for a ``(1024, 1024)`` matrix). With a static width this computes it blockwise:
+    a ``(block, block)`` triangular matmul inside blocks plus the running block totals. Integer
+    inputs stay exact (float32 sums of integers below ``2**24``).
+
+    Args:
+        x: ``(B, N)`` int or float tensor.
+        block: block width.
+
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    x = ops.convert_to_tensor(x)
+    n = x.shape[1]
+    if n is None or n <= block:
+        return ops.cumsum(x, axis=1)
+    dtype = x.dtype
+    xf = ops.cast(x, "float32")
+    pad = (-n) % block
+    if pad:
+        xf = ops.pad(xf, [[0, 0], [0, pad]])
+    nb = (n + pad) // block
+    blocks = ops.reshape(xf, (-1, nb, block))
+    upper = ops.triu(ops.ones((block, block), "float32"))  # upper[i, j] = [i <= j]
+    within = ops.matmul(blocks, upper)  # (B, nb, block)
+    totals = within[:, :, -1]  # (B, nb)
+    strict = ops.triu(ops.ones((nb, nb), "float32"), k=1)  # [i < j]
+    offsets = ops.matmul(totals, strict)  # exclusive running totals (B, nb)
+    out = ops.reshape(within + ops.expand_dims(offsets, 2), (-1, nb * block))[:, :n]
+    if "int" in str(dtype):
+        out = ops.round(out)
+    return ops.cast(out, dtype)
+
+
 def count_less_equal(values, mask, queries):
     """Per row, how many masked ``values`` are ``<= query``, for every query, in O(B N log N).
 
@@ -133,7 +170,7 @@ def count_less_equal(values, mask, queries):
             ops.concatenate([mask, ops.zeros_like(queries, "bool")], 1), combined_order, axis=1
         ),
     )
-    counts_sorted = ops.cumsum(ops.cast(from_values, "int32"), axis=1)
+    counts_sorted = row_cumsum(ops.cast(from_values, "int32"))
     position = ops.argsort(combined_order, axis=1)  # inverse permutation
     counts = ops.take_along_axis(counts_sorted, position[:, n:], axis=1)
     order = ops.argsort(masked, axis=1)
