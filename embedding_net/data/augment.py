@@ -25,43 +25,91 @@ import tensorflow as tf
 PRESETS = ("default", "reid", "faces", "signs", "flip")
 
 
+def _is_horizontal_flip(layer) -> bool:
+    return isinstance(layer, keras.layers.RandomFlip) and layer.mode == "horizontal"
+
+
 class AugmentationPipeline:
     """Callable applying Keras preprocessing layers to uint8 images, returning uint8 images.
+
+    Leading ``RandomFlip("horizontal")`` layers are executed directly on uint8 tensors (each
+    image mirrored with probability 0.5, as the Keras layer does) and the readers of this
+    package run them per image inside their decoding step (:meth:`per_image`), the rest per
+    batch (:meth:`per_batch`): this halves the cost of the common "decode + resize + flip"
+    pipeline. Reflect padding is symmetric, so a flip commutes with it.
 
     Args:
         layers: Keras preprocessing layers (value range 0..255), applied in order with
             ``training=True``.
-        pad: pixels of reflect padding added before the layers (used with a ``RandomCrop``).
+        pad: pixels of reflect padding added before the layers that follow the leading flips
+            (used with a ``RandomCrop``).
         name: preset name, for ``repr``.
+        seed: seed of the uint8 flips.
 
     Call:
         images: uint8 tensor ``(batch, h, w, 3)`` or ``(h, w, 3)``.
         Returns uint8 tensor of the same shape.
     """
 
-    def __init__(self, layers: Sequence[keras.layers.Layer], pad: int = 0, name: str = "custom"):
+    def __init__(
+        self,
+        layers: Sequence[keras.layers.Layer],
+        pad: int = 0,
+        name: str = "custom",
+        seed: int | None = None,
+    ):
         self.layers = list(layers)
         self.pad = int(pad)
         self.name = name
+        self.seed = seed
+        n = 0
+        while n < len(self.layers) and _is_horizontal_flip(self.layers[n]):
+            n += 1
+        self._n_flips = n
 
     def __repr__(self) -> str:
         names = ", ".join(type(layer).__name__ for layer in self.layers)
         return f"AugmentationPipeline({self.name!r}, pad={self.pad}, layers=[{names}])"
+
+    @property
+    def has_batch_part(self) -> bool:
+        """Whether anything is left for :meth:`per_batch` after the leading flips."""
+        return bool(self.pad) or self._n_flips < len(self.layers)
+
+    def per_image(self, image):
+        """The leading horizontal flips on one uint8 image ``(h, w, c)``."""
+        for _ in range(self._n_flips):
+            image = tf.image.random_flip_left_right(image, seed=self.seed)
+        return image
+
+    def per_batch(self, images):
+        """Everything after the leading flips, on a uint8 batch ``(b, h, w, c)``."""
+        images = tf.convert_to_tensor(images)
+        if not self.has_batch_part:
+            return images
+        x = tf.cast(images, tf.float32)
+        if self.pad:
+            # reflect padding needs pad < side: clamp for tiny images
+            shape = tf.shape(x)
+            p = tf.minimum(self.pad, tf.minimum(shape[1], shape[2]) - 1)
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+        for layer in self.layers[self._n_flips :]:
+            x = layer(x, training=True)
+        x = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+        if images.shape[1] is not None:
+            x = tf.ensure_shape(x, [None, *images.shape[1:]])
+        return x
 
     def __call__(self, images):
         images = tf.convert_to_tensor(images)
         unbatched = images.shape.rank == 3
         if unbatched:
             images = images[None]
-        x = tf.cast(images, tf.float32)
-        if self.pad:
-            p = self.pad
-            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-        for layer in self.layers:
-            x = layer(x, training=True)
-        x = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
-        if images.shape[1] is not None:
-            x = tf.ensure_shape(x, [None, *images.shape[1:]])
+        x = tf.cast(images, tf.uint8)
+        for _ in range(self._n_flips):
+            flip = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], seed=self.seed) < 0.5
+            x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        x = self.per_batch(x)
         return x[0] if unbatched else x
 
 
@@ -153,7 +201,7 @@ def augmentation_pipeline(
             )
     if randaugment:
         layers.append(L.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=s()))
-    return AugmentationPipeline(layers, pad=used_pad, name=preset)
+    return AugmentationPipeline(layers, pad=used_pad, name=preset, seed=seed)
 
 
 class AlbumentationsAdapter:

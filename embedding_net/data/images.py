@@ -197,16 +197,31 @@ def read_image_file(path: tf.Tensor, native: tf.Tensor) -> tf.Tensor:
     )
 
 
-def apply_augment(
-    dataset: tf.data.Dataset, augment: Callable | None, num_parallel_calls=tf.data.AUTOTUNE
-) -> tf.data.Dataset:
-    """Map ``augment`` over the image part of a batched ``(images, labels)`` dataset."""
+def split_augment(augment: Callable | None) -> tuple[Callable | None, Callable | None]:
+    """``(per_image, per_batch)`` parts of ``augment``.
+
+    An :class:`~embedding_net.data.augment.AugmentationPipeline` runs its leading flips per
+    image (fused into decoding) and the rest per batch; any other callable runs per batch.
+    """
     if augment is None:
-        return dataset
+        return None, None
     if not callable(augment):
         raise ValueError(
             f"augment must be callable (e.g. augmentation_pipeline(...)), got {augment!r}"
         )
+    per_image = getattr(augment, "per_image", None)
+    per_batch = getattr(augment, "per_batch", None)
+    if per_image is not None and per_batch is not None:
+        return per_image, (per_batch if augment.has_batch_part else None)
+    return None, augment
+
+
+def apply_augment(
+    dataset: tf.data.Dataset, augment: Callable | None, num_parallel_calls=tf.data.AUTOTUNE
+) -> tf.data.Dataset:
+    """Map a per-batch augmentation over the image part of a batched ``(images, labels)`` dataset."""
+    if augment is None:
+        return dataset
     return dataset.map(lambda x, y: (augment(x), y), num_parallel_calls=num_parallel_calls)
 
 
@@ -276,14 +291,17 @@ def image_dataset(
     if repeat:
         ds = ds.repeat()
 
+    per_image, per_batch = split_augment(augment)
+
     def load(path, is_native, label):
-        return decode_resize(read_image_file(path, is_native), image_size, channels), label
+        image = decode_resize(read_image_file(path, is_native), image_size, channels)
+        return (per_image(image) if per_image else image), label
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if not validate:
         ds = ds.ignore_errors(log_warning=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = apply_augment(ds, augment)
+    ds = apply_augment(ds, per_batch)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -38,6 +38,7 @@ from embedding_net.data.images import (
     check_images,
     decode_resize,
     read_image_file,
+    split_augment,
 )
 from embedding_net.data.tfrecords import TFRecordIndex, parse_example
 
@@ -225,6 +226,11 @@ class PKSampler:
         """
         image_size = _validate_image_size(image_size)
         n = self.batch_size
+        per_image, per_batch = split_augment(augment)
+
+        def finish(image):
+            return per_image(image) if per_image is not None else image
+
         if isinstance(source, (str, os.PathLike, TFRecordIndex)):
             index = (
                 source if isinstance(source, TFRecordIndex) else TFRecordIndex(Path(source), split)
@@ -238,7 +244,10 @@ class PKSampler:
 
             ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             ds = ds.unbatch().map(
-                lambda s, y: (decode_resize(parse_example(s)["image/encoded"], image_size), y),
+                lambda s, y: (
+                    finish(decode_resize(parse_example(s)["image/encoded"], image_size)),
+                    y,
+                ),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
             )
@@ -260,8 +269,11 @@ class PKSampler:
             table = (tf.constant(paths), tf.constant(native), tf.constant(int_labels))
             ds = ds.unbatch().map(
                 lambda i: (
-                    decode_resize(
-                        read_image_file(tf.gather(table[0], i), tf.gather(table[1], i)), image_size
+                    finish(
+                        decode_resize(
+                            read_image_file(tf.gather(table[0], i), tf.gather(table[1], i)),
+                            image_size,
+                        )
                     ),
                     tf.gather(table[2], i),
                 ),
@@ -271,9 +283,9 @@ class PKSampler:
         ds = ds.batch(n, drop_remainder=True)
         if bpe is not None:
             ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
-        if augment is not None:
+        if per_batch is not None:
             ds = ds.map(
-                lambda x, y: (augment(x), y),
+                lambda x, y: (per_batch(x), y),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
             )

@@ -41,6 +41,7 @@ from embedding_net.data.images import (
     apply_augment,
     decode_resize,
     inspect_image_bytes,
+    split_augment,
     to_rgb8,
 )
 
@@ -430,9 +431,13 @@ def read_tfrecords(
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
+    per_image, per_batch = split_augment(augment)
+
     def load(serialized):
         ex = parse_example(serialized)
         image = decode_resize(ex["image/encoded"], image_size)
+        if per_image is not None:
+            image = per_image(image)
         label = tf.cast(ex["label"], tf.int32)
         if with_metadata:
             return image, {
@@ -446,7 +451,7 @@ def read_tfrecords(
         load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None or not shuffle
     )
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = apply_augment(ds, augment)
+    ds = apply_augment(ds, per_batch)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

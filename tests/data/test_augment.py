@@ -99,3 +99,26 @@ def test_albumentations_adapter_with_compose_api(monkeypatch):
 
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="A.Resize"):
         Aug.AlbumentationsAdapter(crop)(tf.constant(x))
+
+
+def test_flip_fused_into_readers_is_exact(tmp_path):
+    from PIL import Image
+
+    from embedding_net.data.images import image_dataset
+
+    x = _images(12, 8, 6)
+    paths = []
+    for i, img in enumerate(x):
+        paths.append(str(tmp_path / f"{i:02d}.png"))
+        Image.fromarray(img).save(paths[-1])
+    pipe = Aug.augmentation_pipeline("flip", seed=0)
+    assert not pipe.has_batch_part
+    ds = image_dataset(paths, list(range(12)), (8, 6), batch_size=12, augment=pipe, shuffle=False)
+    out, labels = next(iter(ds))
+    mirrored = [not np.array_equal(a, b) for a, b in zip(x, out.numpy())]
+    for a, b, m in zip(x, out.numpy(), mirrored):
+        assert np.array_equal(b, a[:, ::-1] if m else a)
+    assert 0 < sum(mirrored) < 12
+    reid = Aug.augmentation_pipeline("reid", image_size=(8, 6), seed=0)
+    assert reid.has_batch_part and reid.per_image(tf.constant(x[0])).shape == (8, 6, 3)
+    assert reid.per_batch(tf.constant(x)).shape == x.shape
