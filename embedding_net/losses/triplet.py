@@ -111,13 +111,11 @@ def _semihard_sum_compact(pdist, positive, negative, margin, k: int):
     pos_idx = ops.sum(ops.where(match, columns, 0), axis=1)  # (B, k)
     valid = ops.any(match, axis=1)
     q = ops.take_along_axis(pdist, pos_idx, axis=1)  # (B, k) positive distances
-    row = ops.expand_dims(pdist, 1)  # (B, 1, B)
-    farther = ops.logical_and(
-        ops.expand_dims(negative, 1), ops.greater(row, ops.expand_dims(q, 2))
-    )  # (B, k, B)
     inf = ops.cast(float("inf"), dtype)
-    outside = ops.min(ops.where(farther, row, inf), axis=2)
-    has_outside = ops.any(farther, axis=2)
+    neg_row = ops.expand_dims(ops.where(negative, pdist, inf), 1)  # (B, 1, B)
+    farther = ops.where(ops.greater(neg_row, ops.expand_dims(q, 2)), neg_row, inf)  # (B, k, B)
+    outside = ops.min(farther, axis=2)
+    has_outside = ops.less(outside, inf)
     inside = masked_maximum(pdist, negative)  # (B, 1)
     semi_hard = ops.where(has_outside, outside, inside)
     terms = ops.maximum(margin + q - semi_hard, 0.0)
