@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -83,6 +84,21 @@ def main() -> None:
         projection = projection_run if projection is None else projection
         print(f"max_iter={max_iter}: {seconds:.1f} s", flush=True)
 
+    opentsne = {}
+    if importlib.util.find_spec("openTSNE") is not None:
+        # for comparison only: openTSNE (FFT-accelerated) is not a dependency of embedding_net
+        from openTSNE import TSNE
+        from sklearn.decomposition import PCA
+
+        start = time.perf_counter()
+        reduced = PCA(n_components=50, random_state=0).fit_transform(points)
+        mapped = np.asarray(TSNE(perplexity=30, n_jobs=2, random_state=0).fit(reduced))
+        opentsne = {
+            "opentsne_fft_seconds": time.perf_counter() - start,
+            "opentsne_nn_agreement_2d": nn_agreement(mapped, labels),
+        }
+        print(f"openTSNE (FFT): {opentsne['opentsne_fft_seconds']:.1f} s", flush=True)
+
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         plot_tsne(points, labels, points_2d=projection, path=Path(folder) / "tsne.png")
@@ -114,6 +130,7 @@ def main() -> None:
         "nn_agreement_original_space": nn_agreement(points, labels),
         "tsne_runs": runs,
         "plot_tsne_png_seconds": plot_seconds,
+        **opentsne,
         **html,
     }
     RESULTS.mkdir(exist_ok=True)
@@ -128,6 +145,11 @@ def main() -> None:
         print(
             f"| {args.points} x {points.shape[1]} | {run['max_iter']} | {run['seconds']:.1f} | "
             f"{run['nn_agreement_2d']:.3f} ({result['nn_agreement_original_space']:.3f}) |"
+        )
+    if opentsne:
+        print(
+            f"| {args.points} x {points.shape[1]} | openTSNE FFT (comparison, not a dependency) | "
+            f"{opentsne['opentsne_fft_seconds']:.1f} | {opentsne['opentsne_nn_agreement_2d']:.3f} |"
         )
     print(f"\nplot_tsne PNG from the projection: {plot_seconds:.1f} s")
     if html:

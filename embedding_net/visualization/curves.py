@@ -323,6 +323,9 @@ def plot_cmc(
             lw=1.6,
             label=f"{name} (rank-1 {values[0]:.3f})",
         )
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     longest = max(v.size for v in checked.values())
     axes.set_xlim(1, max(longest, 2))
     axes.set_ylim(min(0.0, min(v.min() for v in checked.values())), 1.01)
