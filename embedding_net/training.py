@@ -172,6 +172,7 @@ def build_model(config: TrainConfig, num_classes: int):
 
     network = build_network(config)
     m = config.model
+    h_w = config.data.image_size
     if m.kind == "siamese":
         model = SiameseModel(
             network,
@@ -184,6 +185,9 @@ def build_model(config: TrainConfig, num_classes: int):
         model = TripletModel(network, margin=m.margin, distance=m.distance)
     else:
         model = network
+    if model is not network:  # build the wrapper (BackupAndRestore needs built models)
+        dummy = np.zeros((1, h_w[0], h_w[1], 3), np.uint8)
+        model(tuple([dummy] * (2 if m.kind == "siamese" else 3)), training=False)
     return model, network
 
 

@@ -169,7 +169,8 @@ def verification_set(
 
     Drawn pairs follow pairsDevTrain: a matched pair is two different images of one person
     (persons with >= 2 images), a mismatched pair two images of two different persons; pairs
-    are distinct and ordered matched-first in blocks, like LFW files.
+    are distinct and alternate matched / mismatched, so that every contiguous fold of the
+    10-fold protocol is balanced (as in LFW's pairs.txt).
     """
     rng = np.random.default_rng(seed)
     if pairs_file is not None:
@@ -245,8 +246,16 @@ def _draw_pairs(records, num_pairs, rng):
             len(mismatched),
             n_half,
         )
-    pairs = np.asarray(matched + mismatched, np.int64)
-    is_same = np.asarray([True] * len(matched) + [False] * len(mismatched))
+    # alternate matched / mismatched so that every contiguous fold of the k-fold protocol
+    # holds both kinds in equal numbers (as each fold of LFW's pairs.txt does)
+    order = []
+    for i in range(max(len(matched), len(mismatched))):
+        if i < len(matched):
+            order.append((matched[i], True))
+        if i < len(mismatched):
+            order.append((mismatched[i], False))
+    pairs = np.asarray([p for p, _ in order], np.int64)
+    is_same = np.asarray([same for _, same in order], bool)
     return pairs, is_same
 
 

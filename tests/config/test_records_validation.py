@@ -110,6 +110,7 @@ def test_drawn_pairs_are_valid_and_distinct():
     assert is_same.sum() == 8 and (~is_same).sum() == 10
     assert np.all((labels[pairs[:, 0]] == labels[pairs[:, 1]]) == is_same)
     assert np.all(pairs[:, 0] != pairs[:, 1])
+    assert is_same[:16:2].all() and not is_same[1:16:2].any()  # alternating: balanced folds
     assert len({tuple(sorted(p)) for p in pairs.tolist()}) == len(pairs)
     with pytest.raises(ValueError, match="at least 2 images|>= 2 images"):
         _draw_pairs(
