@@ -238,9 +238,22 @@ def _groups(ids):
     return order, starts, sizes
 
 
-def single_shot_keys(seed: int, query_index: int, repeats: int, n_gallery: int) -> np.ndarray:
-    """Random sampling keys of one query: the valid item with the smallest key per id is kept."""
-    return np.random.default_rng((int(seed), int(query_index))).random((repeats, n_gallery))
+def _sorted_keys(seed, query_index, repeats, n_gallery, out=None):
+    """Keys of one query in id-sorted gallery order (``np.argsort(gallery_ids, stable)``)."""
+    rng = np.random.default_rng((int(seed), int(query_index)))
+    return rng.random((repeats, n_gallery), dtype=np.float32, out=out)
+
+
+def single_shot_keys(seed: int, query_index: int, repeats: int, gallery_ids) -> np.ndarray:
+    """Single-shot sampling keys of one query, float32 (repeats, n_gallery), gallery order.
+
+    In each repeat, the valid gallery item with the smallest key of each identity is kept.
+    """
+    gallery_ids = np.asarray(gallery_ids)
+    order = np.argsort(gallery_ids, kind="stable")
+    keys = np.empty((repeats, gallery_ids.shape[0]), dtype=np.float32)
+    keys[:, order] = _sorted_keys(seed, query_index, repeats, gallery_ids.shape[0])
+    return keys
 
 
 def _single_shot_chunk(
@@ -265,14 +278,15 @@ def _single_shot_chunk(
         dv = d[q_rows][:, order]
         valid_v = valid[q_rows][:, order]
         same_v = same_id[q_rows][:, order]
-        keys = np.stack(
-            [single_shot_keys(seed, start + r, repeats, d.shape[1])[:, order] for r in q_rows],
-            axis=1,
-        )  # (repeats, rows, n_gallery)
+        keys = np.empty((len(q_rows), repeats, d.shape[1]), dtype=np.float32)
+        for j, r in enumerate(q_rows):
+            _sorted_keys(seed, start + r, repeats, d.shape[1], out=keys[j])
+        keys[~np.broadcast_to(valid_v[:, None, :], keys.shape)] = np.inf
         for rep in range(repeats):
-            k = np.where(valid_v, keys[rep], np.inf)
+            k = keys[:, rep, :]
             group_min = np.minimum.reduceat(k, gstarts, axis=1)
-            chosen = (k == np.repeat(group_min, gsizes, axis=1)) & valid_v
+            group_min[group_min == np.inf] = -1.0  # identities without a valid item
+            chosen = k == np.repeat(group_min, gsizes, axis=1)
             match = chosen & same_v  # exactly one per row
             match_d = np.where(match, dv, -np.inf).max(axis=1)
             n_before = np.sum(chosen & ~same_v & (dv <= match_d[:, None]), axis=1)

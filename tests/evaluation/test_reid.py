@@ -39,7 +39,7 @@ def reference_single_shot(distmat, q_pids, g_pids, q_camids, g_camids, max_rank,
         keep = ~((g_pids == q_pids[i]) & (g_camids == q_camids[i])) & (g_pids != -1)
         if not np.any(keep & (g_pids == q_pids[i])):
             continue
-        keys = single_shot_keys(seed, i, repeats, distmat.shape[1])
+        keys = single_shot_keys(seed, i, repeats, g_pids)
         cmc_q, ap_q = np.zeros(max_rank), 0.0
         for rep in range(repeats):
             chosen = []
