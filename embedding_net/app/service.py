@@ -135,6 +135,35 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 - pair_distance(a, b, "cosine")
 
 
+def balanced_threshold(distances: np.ndarray, is_same: np.ndarray) -> float:
+    """The cut maximising balanced accuracy ``(TPR + TNR) / 2`` of ``distance <= threshold``.
+
+    Balanced (Youden's J), not plain accuracy: among all pairs of a many-class index the
+    different-label pairs outnumber the same-label ones about (classes - 1) to 1, and the
+    accuracy-maximising cut then rejects nearly every pair. Candidates are the midpoints between
+    consecutive distinct distances plus one value below the smallest and one above the largest;
+    among equally good cuts the middle one (by position) is returned.
+
+    Args:
+        distances: float array (n,) of pair distances.
+        is_same: bool array (n,), both classes present.
+
+    Returns:
+        the threshold.
+    """
+    d = np.asarray(distances, np.float64)
+    y = np.asarray(is_same, bool)
+    uniq = np.unique(d)
+    candidates = np.concatenate([[uniq[0] - 1.0], (uniq[:-1] + uniq[1:]) / 2.0, [uniq[-1] + 1.0]])
+    same = np.sort(d[y])
+    diff = np.sort(d[~y])
+    tpr = np.searchsorted(same, candidates, side="right") / len(same)
+    tnr = 1.0 - np.searchsorted(diff, candidates, side="right") / len(diff)
+    score = tpr + tnr
+    best = np.flatnonzero(score >= score.max() - 1e-12)
+    return float(candidates[best[len(best) // 2]])
+
+
 def estimate_threshold(
     embeddings: np.ndarray,
     labels: np.ndarray | None,
@@ -142,12 +171,12 @@ def estimate_threshold(
     max_items: int = 1000,
     seed: int = 0,
 ) -> float | None:
-    """The distance threshold that best separates same-label from different-label index pairs.
+    """A match threshold from the index itself: same-label vs different-label pairs.
 
     All pairs of up to ``max_items`` items (a seeded random subset of the index) are scored and
-    :func:`embedding_net.evaluation.best_threshold` picks the accuracy-maximising cut. This is a
-    training-set estimate (optimistic); pass an explicit threshold measured on held-out pairs
-    when you have one.
+    :func:`balanced_threshold` picks the cut. This is a training-set estimate (optimistic, and
+    near-duplicates in the index pull it down); pass an explicit threshold measured on held-out
+    pairs when you have one.
 
     Args:
         embeddings: float array (n, dim).
@@ -160,8 +189,6 @@ def estimate_threshold(
         the threshold (same = distance <= threshold), or None when there are no labels or no
         same-label / different-label pair to learn from.
     """
-    from embedding_net.evaluation.verification import best_threshold
-
     if labels is None or len(labels) < 2:
         return None
     n = len(labels)
@@ -179,8 +206,7 @@ def estimate_threshold(
     same = (y[:, None] == y[None, :])[upper]
     if same.all() or not same.any():
         return None
-    # best_threshold works on similarities (higher = more similar): use -distance
-    return float(-best_threshold(-d[upper], same))
+    return balanced_threshold(d[upper], same)
 
 
 class SearchService:

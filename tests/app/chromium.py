@@ -82,6 +82,7 @@ class Chromium:
             "--remote-debugging-pipe",
             "about:blank",
         ]
+        Path(user_data_dir).mkdir(parents=True, exist_ok=True)
         self.log_path = Path(user_data_dir) / "chromium.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -192,7 +193,7 @@ class Chromium:
     def navigate(self, url: str, ready_expression: str = "true", timeout: float = 30.0):
         """Open ``url``, wait for its load event, then for ``ready_expression`` to be truthy."""
         seen = len(self.events)
-        self.send("Page.navigate", {"url": url})
+        self.send("Page.navigate", {"url": url}, timeout=timeout)
         deadline = time.monotonic() + timeout
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events[seen:]):
             if time.monotonic() > deadline:

@@ -103,6 +103,27 @@ def test_estimate_threshold_separates_two_clusters():
     assert estimate_threshold(x, np.arange(20), "euclidean") is None
 
 
+def test_balanced_threshold_maximises_tpr_plus_tnr():
+    from embedding_net.app.service import balanced_threshold
+
+    rng = np.random.default_rng(1)
+    same = np.round(rng.normal(0.5, 0.2, 30), 2)  # rounded: ties between and within classes
+    diff = np.round(rng.normal(1.0, 0.3, 600), 2)  # 20 times more negatives
+    d = np.concatenate([same, diff])
+    y = np.arange(len(d)) < len(same)
+
+    def youden(t):
+        return np.mean(d[y] <= t) + np.mean(d[~y] > t)
+
+    brute = max(youden(t) for t in np.unique(d))  # a cut at each distinct value is enough
+    t = balanced_threshold(d, y)
+    assert youden(t) == pytest.approx(brute)
+    # plain accuracy would cut lower (negatives dominate): balanced keeps more true matches
+    assert np.mean(d[y] <= t) > 0.8
+    # hand case: same {1, 2}, different {3, 4} -> the cut is between 2 and 3
+    assert balanced_threshold([1.0, 2.0, 3.0, 4.0], [True, True, False, False]) == 2.5
+
+
 def test_index_without_labels_has_no_threshold_unless_given(network, tmp_path):
     from embedding_net.app import SearchService
     from embedding_net.evaluation.index import EmbeddingIndex
