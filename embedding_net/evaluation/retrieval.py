@@ -185,12 +185,12 @@ def knn_accuracy(
     q_class = np.where(classes[q_class] == ql, q_class, -1)
 
     correct = dict.fromkeys(top, 0)
-    for start, stop, d in DistanceChunks(q, r_sorted, distance, chunk_size, squared=True):
+    for start, stop, d in DistanceChunks(q, r_sorted, distance, chunk_size, ranking_only=True):
         rows = np.arange(stop - start)
         if loo:
             d[rows, position_of[start:stop]] = np.inf
         nearest = np.minimum.reduceat(d, class_starts, axis=1)  # (rows, classes)
-        nn = np.argsort(d, axis=1, kind="stable")[:, :k]
+        nn = _k_nearest(d, k, position_of)
         votes = np.zeros((rows.shape[0], n_classes), dtype=np.int64)
         np.add.at(votes, (np.repeat(rows, k), class_sorted[nn].ravel()), 1)
         true_class = q_class[start:stop]
@@ -205,6 +205,21 @@ def knn_accuracy(
         for n in top:
             correct[n] += int(np.sum(usable & (rank <= n)))
     return {f"top{n}": correct[n] / q.shape[0] for n in top}
+
+
+def _k_nearest(d: np.ndarray, k: int, position_of: np.ndarray) -> np.ndarray:
+    """The k nearest columns of each row (as a set); ties at the k-th distance are taken in
+    original reference order (``d``'s columns are the references sorted by class and
+    ``position_of[i]`` is the column of original reference ``i``)."""
+    if k == 1:
+        part = np.argmin(d, axis=1)[:, None]
+    else:
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(d, part, axis=1).max(axis=1, keepdims=True)
+    if np.sum(d <= kth) > k * d.shape[0]:  # ties at the k-th distance: exact order
+        in_reference_order = d[:, position_of]
+        return position_of[np.argsort(in_reference_order, axis=1, kind="stable")[:, :k]]
+    return part
 
 
 def clustering_metrics(embeddings, labels, seed: int = 0, n_init: int = 10) -> dict:

@@ -176,3 +176,12 @@ def test_one_class():
     res = retrieval_metrics(emb, np.zeros(6), ks=(1,))
     assert res["precision_at_1"] == res["r_precision"] == res["map_at_r"] == 1.0
     assert knn_accuracy(emb, np.zeros(6), k=3) == {"top1": 1.0, "top5": 1.0}
+
+
+def test_knn_ties_match_reference_loop():
+    rng = np.random.default_rng(6)
+    q = rng.integers(0, 2, (30, 2)).astype(float)  # many identical points: ties everywhere
+    ql = rng.integers(0, 4, 30)
+    for k in (1, 3):
+        res = knn_accuracy(q, ql, k=k, top=(1, 2))
+        assert res == pytest.approx(reference_knn(dist_matrix(q, q), ql, ql, k, (1, 2), True))
