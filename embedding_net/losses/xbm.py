@@ -109,8 +109,8 @@ class XBMLoss(ParametricLoss):
     ):
         if isinstance(loss, dict):
             loss = keras.losses.deserialize(loss)
-        fn = getattr(type(loss), "fn", None)
-        if fn is None or "ref_embeddings" not in inspect.signature(fn).parameters:
+        fn = getattr(loss, "fn", None)
+        if not callable(fn) or "ref_embeddings" not in inspect.signature(fn).parameters:
             raise ValueError(
                 "XBMLoss: `loss` must be a pair-based loss that accepts a reference set "
                 "(MultiSimilarityLoss, CircleLoss, NTXentLoss, InfoNCELoss, "
@@ -136,7 +136,7 @@ class XBMLoss(ParametricLoss):
         self._warn_if_detached()
         labels = int_labels(y_true)
         x = float32(y_pred)
-        fn, kwargs = type(self.inner_loss).fn, self.inner_loss._fn_kwargs
+        fn, kwargs = self.inner_loss.fn, self.inner_loss._fn_kwargs
         memory = self.layer
         mem_labels = ops.convert_to_tensor(memory.labels)
         mem_embeddings = ops.stop_gradient(float32(memory.embeddings))
