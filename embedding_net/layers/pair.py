@@ -12,7 +12,8 @@ def paired_distance(a, b, metric: str = "euclidean"):
     """Distance between matching rows of ``a`` and ``b``.
 
     Args:
-        a, b: float tensors ``(batch, dim)``.
+        a: float tensor ``(batch, dim)``.
+        b: float tensor ``(batch, dim)``, compared row by row with ``a``.
         metric: ``"euclidean"`` (``|a-b|``), ``"squared_euclidean"`` (``|a-b|^2``) or
             ``"cosine"`` (``1 - cos(a, b)``).
 

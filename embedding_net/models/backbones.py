@@ -52,6 +52,62 @@ def simple_cnn(
     return keras.Model(inputs, x, name=name)
 
 
+def resnet_basic(
+    input_shape=(128, 64, 3),
+    blocks=(2, 2, 2, 2),
+    filters=(64, 128, 256, 512),
+    last_stride: int = 2,
+    name: str = "resnet18",
+) -> keras.Model:
+    """ResNet with basic blocks (He et al. 2016): ResNet18 ``blocks=(2, 2, 2, 2)``,
+    ResNet34 ``(3, 4, 6, 3)``. Keras ships no ResNet18/34; these follow torchvision's layout
+    (7x7/2 stem, 3x3/2 max-pool, stride 2 at the first block of stages 2-4; ``last_stride=1``
+    keeps the last stage at full resolution, the strong re-id baseline's trick).
+
+    Returns:
+        keras.Model from (already normalised) images to the last stage's feature map.
+    """
+    bn = {"momentum": 0.9, "epsilon": 1e-5}
+    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    x = keras.layers.ZeroPadding2D(3, name="stem_pad")(inputs)
+    x = keras.layers.Conv2D(filters[0], 7, strides=2, use_bias=False, name="stem_conv")(x)
+    x = keras.layers.BatchNormalization(name="stem_bn", **bn)(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
+    for stage, (count, width) in enumerate(zip(blocks, filters), start=1):
+        for block in range(count):
+            prefix = f"stage{stage}_block{block + 1}"
+            stride = 1 if stage == 1 or block > 0 else 2
+            if stage == len(blocks) and block == 0:
+                stride = last_stride
+            shortcut = x
+            if stride != 1 or x.shape[-1] != width:
+                shortcut = keras.layers.Conv2D(
+                    width, 1, strides=stride, use_bias=False, name=f"{prefix}_down_conv"
+                )(x)
+                shortcut = keras.layers.BatchNormalization(name=f"{prefix}_down_bn", **bn)(shortcut)
+            y = keras.layers.Conv2D(
+                width, 3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_conv1"
+            )(x)
+            y = keras.layers.BatchNormalization(name=f"{prefix}_bn1", **bn)(y)
+            y = keras.layers.ReLU(name=f"{prefix}_relu1")(y)
+            y = keras.layers.Conv2D(
+                width, 3, padding="same", use_bias=False, name=f"{prefix}_conv2"
+            )(y)
+            y = keras.layers.BatchNormalization(name=f"{prefix}_bn2", **bn)(y)
+            x = keras.layers.Add(name=f"{prefix}_add")([shortcut, y])
+            x = keras.layers.ReLU(name=f"{prefix}_out")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _resnet_basic_builder(blocks, name):
+    def build(input_shape, weights, last_stride=2):
+        return resnet_basic(input_shape, blocks=blocks, last_stride=last_stride, name=name)
+
+    return build
+
+
 def _application(fn_name: str, **extra):
     def build(input_shape, weights):
         fn = getattr(keras.applications, fn_name)
@@ -66,6 +122,8 @@ def _simple_cnn_builder(input_shape, weights):
 
 BACKBONES: dict[str, BackboneSpec] = {
     "simple_cnn": BackboneSpec(_simple_cnn_builder, "scale", False, 16),
+    "resnet18": BackboneSpec(_resnet_basic_builder((2, 2, 2, 2), "resnet18"), "torch", False, 32),
+    "resnet34": BackboneSpec(_resnet_basic_builder((3, 4, 6, 3), "resnet34"), "torch", False, 32),
     "mobilenet_v3_small": BackboneSpec(
         _application("MobileNetV3Small", include_preprocessing=True), "none", True, 32
     ),
@@ -113,7 +171,11 @@ def validate_weights(weights, backbone: str) -> None:
 
 
 # backbones whose last down-sampling can be removed (last_stride=1), and the layers to change
-LAST_STRIDE_LAYERS = {"resnet50": ("conv5_block1_0_conv", "conv5_block1_1_conv")}
+LAST_STRIDE_LAYERS = {
+    "resnet50": ("conv5_block1_0_conv", "conv5_block1_1_conv"),
+    "resnet18": ("stage4_block1_down_conv", "stage4_block1_conv1"),
+    "resnet34": ("stage4_block1_down_conv", "stage4_block1_conv1"),
+}
 
 
 def with_last_stride_one(model: keras.Model, layer_names) -> keras.Model:
