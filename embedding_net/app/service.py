@@ -228,6 +228,7 @@ class SearchService:
         index_dir: folder of the index file (second place relative paths are looked up).
         thumbnail_size: longest side of served thumbnails in pixels.
         max_map_points: the t-SNE map shows at most this many items (a seeded random subset).
+        map_max_iter: t-SNE iterations of the map (scikit-learn needs at least 250).
         seed: seed of the threshold estimate subset and of the map (subset and t-SNE).
         model_name, index_name: shown on the page and in error messages (default: file names
             when built with :meth:`from_files`).
@@ -249,6 +250,7 @@ class SearchService:
         index_dir: str | os.PathLike | None = None,
         thumbnail_size: int = 96,
         max_map_points: int = 2000,
+        map_max_iter: int = 1000,
         seed: int = 0,
         model_name: str | None = None,
         index_name: str | None = None,
@@ -285,6 +287,9 @@ class SearchService:
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self.thumbnail_size = int(thumbnail_size)
         self.max_map_points = int(max_map_points)
+        if int(map_max_iter) != map_max_iter or map_max_iter < 250:
+            raise ValueError(f"map_max_iter must be an integer >= 250, got {map_max_iter!r}")
+        self.map_max_iter = int(map_max_iter)
         self.seed = int(seed)
         self.model_name = model_name or getattr(model, "name", "model")
         self.index_name = index_name or "index"
@@ -589,7 +594,7 @@ class SearchService:
                 if len(ids) == 1:
                     points = np.zeros((1, 2), np.float32)
                 else:
-                    points = tsne_embed(embeddings, seed=self.seed)
+                    points = tsne_embed(embeddings, seed=self.seed, max_iter=self.map_max_iter)
                 self._map = {
                     "ids": ids.tolist(),
                     "x": points[:, 0].astype(float).tolist(),

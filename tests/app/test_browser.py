@@ -42,7 +42,7 @@ def served(network_file, network, tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     index_file = folder / "gtsrb.npz"
     build_index(network, files, [f.parent.name for f in files]).save(index_file)
-    app = create_app(network_file, index_file, top_k=K, max_map_points=20)
+    app = create_app(network_file, index_file, top_k=K, max_map_points=20, map_max_iter=250)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes it over
@@ -141,3 +141,50 @@ def test_compare_view_and_error_message_in_browser(served, browser, tmp_path):
     )
     assert "not an image" in message
     assert browser.evaluate("document.querySelectorAll('#results figure').length") == 0
+
+
+@pytest.mark.slow
+def test_drop_and_map_hover_in_browser(served, browser, tmp_path):
+    base_url, service, files = served
+    browser.navigate(base_url + "/", "document.body.dataset.ready === '1'")
+    # drag in: a drop event carrying a File on the drop zone (the browser's own DataTransfer)
+    query = files[20]
+    item = files.index(query)
+    browser.evaluate(
+        f"""fetch('/api/items/{item}/thumbnail').then(function (r) {{ return r.blob(); }})
+        .then(function (blob) {{
+          var transfer = new DataTransfer();
+          transfer.items.add(new File([blob], 'dropped.png', {{type: 'image/png'}}));
+          var zone = document.getElementById('query-drop');
+          zone.dispatchEvent(new DragEvent('dragover', {{dataTransfer: transfer, bubbles: true,
+                                                         cancelable: true}}));
+          zone.dispatchEvent(new DragEvent('drop', {{dataTransfer: transfer, bubbles: true,
+                                                     cancelable: true}}));
+          return true;
+        }})"""
+    )
+    browser.wait_for("document.querySelectorAll('#results figure.result').length > 0")
+    assert browser.evaluate("document.getElementById('query-preview').style.display") == "block"
+    # the t-SNE map: hover a point with the mouse, its thumbnail appears beside the plot
+    browser.navigate(
+        base_url + "/map",
+        "window.Plotly && !!document.getElementById('tsne-map')._fullLayout",
+        timeout=120,
+    )
+    point = browser.evaluate(
+        """(function () { var gd = document.getElementById('tsne-map');
+        var t = gd._fullData[0], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        var s = gd._fullLayout._size, r = gd.getBoundingClientRect();
+        return [r.left + s.l + xa.l2p(t.x[0]), r.top + s.t + ya.l2p(t.y[0]), t.customdata[0]];
+        })()"""
+    )
+    x, y, custom = point
+    for dx in (-4, 0):  # move onto the point
+        browser.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x + dx, "y": y})
+    src = browser.wait_for(
+        "document.getElementById('thumb').complete && "
+        "document.getElementById('thumb').naturalWidth > 0 && document.getElementById('thumb').src"
+    )
+    assert src.endswith(f"/api/items/{custom[0]}/thumbnail")
+    assert f"item {custom[0]}" in browser.evaluate("document.getElementById('caption').textContent")
+    browser.screenshot(tmp_path / "map.png")

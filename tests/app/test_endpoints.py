@@ -27,6 +27,7 @@ def app(network_file, gallery):
         max_upload_bytes=MAX_UPLOAD,
         max_pixels=MAX_PIXELS,
         max_map_points=12,
+        map_max_iter=250,
         thumbnail_size=48,
     )
 
