@@ -73,3 +73,27 @@ def test_config_errors_found_with_the_data(tmp_path):
     mapping = tiny_config_dict(data, tmp_path / "run2", loss={"name": "no-such"})
     with pytest.raises(ConfigError, match=r"x.yaml: loss.name"):
         train(parse_config(mapping, "x.yaml"))
+
+
+def test_tfrecord_layout_trains_with_given_splits(tmp_path):
+    from embedding_net.data import list_class_folders, write_tfrecords
+
+    data = write_class_folders(tmp_path / "data", n_classes=4, per_split=(("train", 4), ("val", 2)))
+    write_tfrecords(
+        list_class_folders(data),
+        tmp_path / "records",
+        num_shards=2,
+        split_by="given",
+        progress=False,
+    )
+    mapping = tiny_config_dict(
+        tmp_path / "records",
+        tmp_path / "run",
+        data={"layout": "tfrecord", "split": "given"},
+        training={"epochs": 1, "verbose": 0},
+    )
+    mapping["sampler"] = {"kind": "pk", "P": 4, "K": 2, "steps_per_epoch": 2}
+    result = train(parse_config(mapping))
+    # classes are shared between the splits: kNN of the 8 val images against the 16 train ones
+    assert result.metrics["num_queries"] == 8.0
+    assert 0.0 <= result.metrics["knn_top1"] <= 1.0
