@@ -49,12 +49,17 @@ def one_step(strategy, weights, images, labels, loss_name, global_batch_loss=Tru
     return history.history["loss"][0], [w - w0 for w, w0 in zip(net.get_weights(), weights)]
 
 
-def compare(loss_name):
+def global_batch():
+    """The shared global batch (16 images, 4 classes spread over both halves) and weights."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (16, 8, 8, 3)).astype("float32")
     labels = np.array([0, 1, 2, 3] * 4, dtype="int32")
-    weights = build().get_weights()
+    return images, labels, build().get_weights()
+
+
+def compare(loss_name):
+    images, labels, weights = global_batch()
     single_loss, single_delta = one_step(
         tf.distribute.get_strategy(), weights, images, labels, loss_name
     )
