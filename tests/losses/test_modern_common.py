@@ -172,3 +172,26 @@ def test_compiles_under_xla_with_a_dynamic_batch():
         np.testing.assert_allclose(
             got, ref.to_numpy(fn(labels, x)), rtol=1e-4, atol=1e-5, err_msg=name
         )
+
+
+def test_miner_argument_restricts_pairs():
+    from embedding_net.miners import BatchAllMiner, BatchHardMiner
+
+    rng = np.random.default_rng(5)
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    x = rng.normal(size=(8, D)).astype("float32")
+    with_miner = {
+        "multi_similarity": lambda m: L.multi_similarity_loss(labels, x, epsilon=None, miner=m),
+        "circle": lambda m: L.circle_loss(labels, x, miner=m),
+        "lifted": lambda m: L.lifted_structure_loss(labels, x, miner=m),
+        "generalized_lifted": lambda m: L.generalized_lifted_structure_loss(labels, x, miner=m),
+        "ntxent": lambda m: L.ntxent_loss(labels, x, miner=m),
+    }
+    for name, fn in with_miner.items():
+        everything = ref.to_numpy(fn(None))
+        # batch-all keeps every valid pair: same value as no miner
+        np.testing.assert_allclose(
+            ref.to_numpy(fn(BatchAllMiner())), everything, rtol=1e-6, err_msg=name
+        )
+        # batch-hard keeps one positive and one negative per anchor: a different value
+        assert not np.allclose(ref.to_numpy(fn(BatchHardMiner())), everything), name
