@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,10 @@ pytest.importorskip("fastapi", reason="the web app needs: pip install 'embedding
 pytest.importorskip("multipart", reason="the web app needs: pip install 'embedding-net[app]'")
 
 from embedding_net.data.locations import ENV_VAR, data_root  # noqa: E402
+
+with warnings.catch_warnings():  # starlette's notice about httpx, shown once at import
+    warnings.simplefilter("ignore")
+    import fastapi.testclient  # noqa: E402, F401
 
 IMAGE_SHAPE = (32, 32, 3)
 EMBEDDING_DIM = 8

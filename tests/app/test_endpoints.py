@@ -4,7 +4,6 @@ and brute force, compare vs numpy, thumbnails by id only, and every bad-input ca
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 import pytest
@@ -34,9 +33,7 @@ def app(network_file, gallery):
 
 @pytest.fixture(scope="module")
 def client(app):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # starlette's httpx deprecation notice
-        from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient
 
     return TestClient(app)
 

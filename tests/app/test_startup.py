@@ -3,6 +3,8 @@ threshold estimate, CLI arguments."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,51 @@ def test_triplet_training_model_serves_its_embedding_network(network, tmp_path):
     np.testing.assert_allclose(
         np.asarray(loaded(images)), np.asarray(network(images)), rtol=1e-5, atol=1e-6
     )
+
+
+def test_serve_command_builds_the_app_and_binds_loopback(network_file, gallery, monkeypatch):
+    """`embedding-net serve` wiring: options reach the service, uvicorn gets 127.0.0.1."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    index_file = gallery[0]
+    argv = ["serve", "--model", str(network_file), "--index", str(index_file), "--port", "8123"]
+    argv += ["--top-k", "3", "--threshold", "0.25", "--max-upload-mb", "0.5"]
+    assert main([*argv, "--no-map-precompute"]) == 0
+    ((app, kwargs),) = calls
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
+    info = TestClient(app).get("/api/info").json()
+    assert info["top_k"] == 3 and info["threshold"] == 0.25
+    assert info["threshold_source"] == "given"
+    assert info["max_upload_bytes"] == 512 * 1024
+    assert info["index"] == str(index_file)
+
+
+def test_relative_index_paths_resolve_against_image_root(network, tmp_path):
+    from PIL import Image
+
+    from embedding_net.app import ImageRejected, SearchService
+    from embedding_net.evaluation.index import EmbeddingIndex
+
+    root = tmp_path / "photos"
+    (root / "cats").mkdir(parents=True)
+    Image.fromarray(np.full((20, 10, 3), 200, np.uint8)).save(root / "cats" / "a.png")
+    index = EmbeddingIndex()
+    rng = np.random.default_rng(0)
+    index.add(
+        rng.normal(size=(2, EMBEDDING_DIM)).astype(np.float32),
+        labels=["cats", "cats"],
+        paths=["cats/a.png", "cats/missing.png"],
+    )
+    service = SearchService(network, index, image_root=root, thumbnail_size=40)
+    png = service.thumbnail(0)
+    with Image.open(io.BytesIO(png)) as thumb:
+        assert thumb.size == (20, 40)  # upscaled to the longest side, aspect kept
+    with pytest.raises(ImageRejected, match="not found: cats/missing.png") as info:
+        service.thumbnail(1)
+    assert info.value.status == 404
+    without_root = SearchService(network, index, image_root=None)
+    with pytest.raises(ImageRejected, match="not found"):
+        without_root.thumbnail(0)
