@@ -170,7 +170,9 @@ button.run:disabled { background: #a1a1aa; cursor: default; }
       card.className = "result" + (r.match ? " match" : "");
       card.dataset.id = r.id; card.dataset.rank = r.rank;
       var img = document.createElement("img");
-      img.src = r.thumbnail_url; img.alt = "item " + r.id; img.loading = "lazy";
+      img.alt = "item " + r.id; img.loading = "lazy";
+      img.onerror = function () { img.style.visibility = "hidden"; };  // file not found: 404
+      img.src = r.thumbnail_url;
       var cap = document.createElement("figcaption");
       var label = document.createElement("div");
       label.className = "label";
