@@ -258,14 +258,16 @@ class SearchService:
     ):
         self.model = model
         self.index = index
+        self.model_name = model_name or getattr(model, "name", "model")
+        self.index_name = index_name or "index"
         self.image_shape = _network_image_shape(model)
         self.embedding_dim = _network_embedding_dim(model)
         if len(index) == 0:
-            raise ValueError(f"index {index_name or ''}: the index is empty, nothing to search")
+            raise ValueError(f"index {self.index_name} is empty: nothing to search")
         if index.dim != self.embedding_dim:
             raise ValueError(
-                f"index {index_name or ''} holds {index.dim}-d embeddings but model "
-                f"{model_name or ''} outputs {self.embedding_dim}-d embeddings: build the index "
+                f"index {self.index_name} holds {index.dim}-d embeddings but model "
+                f"{self.model_name} outputs {self.embedding_dim}-d embeddings: build the index "
                 "with this model (`embedding-net encode`) or serve the model it was built with"
             )
         for name, value in (
@@ -291,8 +293,6 @@ class SearchService:
             raise ValueError(f"map_max_iter must be an integer >= 250, got {map_max_iter!r}")
         self.map_max_iter = int(map_max_iter)
         self.seed = int(seed)
-        self.model_name = model_name or getattr(model, "name", "model")
-        self.index_name = index_name or "index"
         labels = index.labels
         self._labels = None if labels is None else [_jsonable(v) for v in labels.tolist()]
         paths = index.paths
