@@ -8,7 +8,7 @@ size/time of the interactive HTML with 32x32 thumbnails. Writes
 ``benchmarks/results/visualization.json`` and prints a markdown table.
 
 Usage:
-    python benchmarks/visualization.py [--points 10000] [--max-iter 1000 500]
+    python benchmarks/visualization.py [--points 10000] [--configs 1000:1 1000:all 500:1]
 """
 
 from __future__ import annotations
@@ -63,26 +63,35 @@ def nn_agreement(points: np.ndarray, labels: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument("--max-iter", type=int, nargs="+", default=[1000, 500])
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["1000:1", "1000:all", "500:1"],
+        help="t-SNE runs as MAX_ITER:THREADS (THREADS an int or 'all' for the libraries' default)",
+    )
     parser.add_argument("--html", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
 
     points, labels = make_embeddings(args.points)
+    tsne_embed(points[:60], max_iter=250)  # warm-up: imports and thread pools out of the timing
     runs = []
     projection = None
-    for max_iter in args.max_iter:
+    for config in args.configs:
+        max_iter, threads = config.split(":")
+        max_iter, num_threads = int(max_iter), None if threads == "all" else int(threads)
         start = time.perf_counter()
-        projection_run = tsne_embed(points, seed=0, max_iter=max_iter)
+        projection_run = tsne_embed(points, seed=0, max_iter=max_iter, num_threads=num_threads)
         seconds = time.perf_counter() - start
         runs.append(
             {
                 "max_iter": max_iter,
+                "num_threads": threads,
                 "seconds": seconds,
                 "nn_agreement_2d": nn_agreement(projection_run, labels),
             }
         )
         projection = projection_run if projection is None else projection
-        print(f"max_iter={max_iter}: {seconds:.1f} s", flush=True)
+        print(f"max_iter={max_iter} threads={threads}: {seconds:.1f} s", flush=True)
 
     opentsne = {}
     if importlib.util.find_spec("openTSNE") is not None:
@@ -138,17 +147,20 @@ def main() -> None:
 
     print(f"\nMachine: {result['machine']}.\n")
     print(
-        "| points x dim | max_iter | t-SNE s (PCA included) | 1-NN label agreement 2-D (original) |"
+        "| points x dim | max_iter | threads | t-SNE s (PCA included) "
+        "| 1-NN label agreement 2-D (original) |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for run in runs:
         print(
-            f"| {args.points} x {points.shape[1]} | {run['max_iter']} | {run['seconds']:.1f} | "
+            f"| {args.points} x {points.shape[1]} | {run['max_iter']} | {run['num_threads']} | "
+            f"{run['seconds']:.1f} | "
             f"{run['nn_agreement_2d']:.3f} ({result['nn_agreement_original_space']:.3f}) |"
         )
     if opentsne:
         print(
-            f"| {args.points} x {points.shape[1]} | openTSNE FFT (comparison, not a dependency) | "
+            f"| {args.points} x {points.shape[1]} | openTSNE FFT (comparison, not a dependency) "
+            "| 2 | "
             f"{opentsne['opentsne_fft_seconds']:.1f} | {opentsne['opentsne_nn_agreement_2d']:.3f} |"
         )
     print(f"\nplot_tsne PNG from the projection: {plot_seconds:.1f} s")

@@ -30,6 +30,7 @@ def tsne_embed(
     pca_components: int | None = 50,
     max_iter: int = 1000,
     n_jobs: int | None = None,
+    num_threads: int | None = 1,
 ) -> np.ndarray:
     """Project embeddings to 2-D with scikit-learn's Barnes-Hut t-SNE after a PCA reduction.
 
@@ -44,6 +45,11 @@ def tsne_embed(
         pca_components: dimensions kept by the PCA pre-reduction, or None to skip it.
         max_iter: t-SNE optimisation iterations (scikit-learn's default is 1000).
         n_jobs: threads for the neighbour search (None: scikit-learn's default).
+        num_threads: OpenMP/BLAS threads for PCA and the t-SNE optimisation, or None for the
+            libraries' default (all cores). The default 1 is robust on shared machines: on a
+            2-core machine with other jobs running, two OpenMP threads made a 360-point t-SNE
+            15-25x slower than one (they wait on each other at every iteration); on an idle
+            machine more threads help large N, see ``benchmarks/visualization.py``.
 
     Returns:
         float32 array (N, 2). A single point maps to the origin.
@@ -53,6 +59,8 @@ def tsne_embed(
             ``pca_components``.
     """
     points = check_embeddings(embeddings)
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
     if perplexity <= 0:
         raise ValueError(f"perplexity must be > 0, got {perplexity}")
     if pca_components is not None and pca_components < 2:
@@ -60,6 +68,14 @@ def tsne_embed(
     num_points = points.shape[0]
     if num_points == 1:
         return np.zeros((1, 2), dtype=np.float32)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=num_threads):
+        return _tsne(points, perplexity, seed, pca_components, max_iter, n_jobs)
+
+
+def _tsne(points, perplexity, seed, pca_components, max_iter, n_jobs) -> np.ndarray:
+    num_points = points.shape[0]
     if pca_components is not None and points.shape[1] > pca_components < num_points:
         from sklearn.decomposition import PCA
 

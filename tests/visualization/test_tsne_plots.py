@@ -58,6 +58,8 @@ def test_tsne_embed_rejects_bad_settings():
         tsne_embed(np.ones((4, 2)), perplexity=0)
     with pytest.raises(ValueError, match="pca_components"):
         tsne_embed(np.ones((4, 2)), pca_components=1)
+    with pytest.raises(ValueError, match="num_threads"):
+        tsne_embed(np.ones((4, 2)), num_threads=0)
 
 
 def test_class_styles_are_unique_for_many_classes():
