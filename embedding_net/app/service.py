@@ -38,7 +38,8 @@ class ImageRejected(ValueError):
 
     Attributes:
         status: 413 (upload larger than the byte limit), 422 (empty, not an image, corrupt,
-            too many pixels, bad parameter) or 404 (unknown item id).
+            too many pixels, bad parameter), 404 (unknown item id) or 500 (the network gave a
+            non-finite embedding).
         message: what was wrong, naming the field and the limit.
     """
 
@@ -419,7 +420,14 @@ class SearchService:
         """
         with self._model_lock:
             out = self.model.predict_on_batch(np.asarray(images))
-        return np.asarray(out, dtype=np.float32)
+        out = np.asarray(out, dtype=np.float32)
+        if not np.all(np.isfinite(out)):
+            raise ImageRejected(
+                500,
+                f"model {self.model_name} produced a NaN or infinite embedding for this image: "
+                "the network is broken (check the model file)",
+            )
+        return out
 
     def warm_up(self) -> None:
         """Run the network once on blank images (batches of 1 and 2) so the first request does

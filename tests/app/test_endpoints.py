@@ -270,3 +270,14 @@ def test_map_points_and_page(client, gallery):
     assert "plotly_hover" in page.text
     script = client.get("/static/plotly.min.js")
     assert script.status_code == 200 and len(script.content) > 1_000_000
+
+
+def test_non_finite_embedding_is_a_clear_500(app, client, monkeypatch):
+    service = app.state.service
+    nan_model = type(
+        "NaNModel", (), {"predict_on_batch": lambda self, x: np.full((len(x), 8), np.nan)}
+    )
+    monkeypatch.setattr(service, "model", nan_model())
+    response = _search(client, png_bytes(np.zeros((32, 32, 3), np.uint8)))
+    assert response.status_code == 500
+    assert "NaN or infinite embedding" in response.json()["detail"]
