@@ -215,3 +215,36 @@ def test_relative_index_paths_resolve_against_image_root(network, tmp_path):
     without_root = SearchService(network, index, image_root=None)
     with pytest.raises(ImageRejected, match="not found"):
         without_root.thumbnail(0)
+
+
+def test_model_and_index_load_once(network_file, gallery, monkeypatch):
+    import keras
+    from fastapi.testclient import TestClient
+
+    from embedding_net.app import create_app
+    from embedding_net.evaluation.index import EmbeddingIndex
+
+    loads = {"model": 0, "index": 0}
+    real_model_load, real_index_load = keras.saving.load_model, EmbeddingIndex.load.__func__
+
+    def count_model(*args, **kwargs):
+        loads["model"] += 1
+        assert kwargs.get("safe_mode") is True
+        return real_model_load(*args, **kwargs)
+
+    def count_index(cls, *args, **kwargs):
+        loads["index"] += 1
+        return real_index_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(keras.saving, "load_model", count_model)
+    monkeypatch.setattr(EmbeddingIndex, "load", classmethod(count_index))
+    index_file, _, files = gallery
+    client = TestClient(create_app(network_file, index_file))
+    for path in files[:3]:
+        response = client.post("/api/search", files={"image": (path.name, path.read_bytes())})
+        assert response.status_code == 200
+    client.post(
+        "/api/compare",
+        files={"image_a": ("a", files[0].read_bytes()), "image_b": ("b", files[1].read_bytes())},
+    )
+    assert loads == {"model": 1, "index": 1}
