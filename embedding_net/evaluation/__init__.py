@@ -14,6 +14,7 @@ from embedding_net.evaluation.retrieval import clustering_metrics, knn_accuracy,
 from embedding_net.evaluation.verification import (
     best_threshold,
     evaluate_lfw_pairs,
+    lfw_block_folds,
     pair_scores,
     verification_metrics,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "evaluate_lfw_pairs",
     "k_reciprocal_rerank",
     "knn_accuracy",
+    "lfw_block_folds",
     "pair_scores",
     "reid_metrics",
     "reid_metrics_from_distances",

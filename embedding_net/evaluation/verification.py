@@ -12,7 +12,13 @@ import numpy as np
 
 from embedding_net.evaluation._inputs import check_positive_int, l2_normalize, to_numpy
 
-__all__ = ["best_threshold", "evaluate_lfw_pairs", "pair_scores", "verification_metrics"]
+__all__ = [
+    "best_threshold",
+    "evaluate_lfw_pairs",
+    "lfw_block_folds",
+    "pair_scores",
+    "verification_metrics",
+]
 
 DEFAULT_FAR_LEVELS = (1e-3, 1e-2)
 
@@ -220,6 +226,30 @@ def pair_scores(a, b, distance: str = "cosine") -> np.ndarray:
     raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")
 
 
+def lfw_block_folds(is_same, n_folds: int = 10) -> np.ndarray:
+    """Fold ids for a one-set LFW pairs file, built like the 10 sets of View 2.
+
+    The matched pairs and the mismatched pairs are each split into ``n_folds`` contiguous
+    blocks in file order; fold ``i`` = matched block ``i`` + mismatched block ``i``. (Plain
+    contiguous folds of a file listing all matched pairs first would give single-class folds.)
+
+    Args:
+        is_same: bool array (n_pairs,) in file order.
+        n_folds: number of folds.
+
+    Returns:
+        int array (n_pairs,) of fold ids.
+    """
+    y = np.asarray(is_same, dtype=bool)
+    n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+    folds = np.empty(y.shape[0], dtype=np.int64)
+    for value in (True, False):
+        positions = np.flatnonzero(y == value)
+        for fold, block in enumerate(np.array_split(positions, n_folds)):
+            folds[block] = fold
+    return folds
+
+
 def _network_image_size(network):
     shape = getattr(network, "image_shape", None)
     if shape is None:
@@ -249,8 +279,9 @@ def evaluate_lfw_pairs(
     are dropped with a warning), each distinct image is loaded once
     (:func:`embedding_net.data.load_images`, uint8 RGB) and encoded, and the pair scores go
     to :func:`verification_metrics`. The folds of the file are used when it has several
-    (``pairs.txt``: 10 x 600); a one-fold file (View 1, ``pairs_sample.txt``) is split into
-    ``n_folds`` contiguous blocks.
+    (``pairs.txt``: 10 sets of 300 matched + 300 mismatched lines); a one-set file (View 1,
+    ``pairs_sample.txt``: N matched then N mismatched lines) gets ``n_folds`` folds built the
+    same way (:func:`lfw_block_folds`), so that no fold holds only one pair class.
 
     Args:
         network: model with ``encode`` / ``predict``, or a callable on image batches.
@@ -285,13 +316,12 @@ def evaluate_lfw_pairs(
     idx_a = np.array([position[p] for p, u in zip(pairs.paths1, usable) if u])
     idx_b = np.array([position[p] for p, u in zip(pairs.paths2, usable) if u])
     scores = pair_scores(embeddings[idx_a], embeddings[idx_b], distance)
+    is_same = pairs.is_same[usable]
     folds = pairs.folds[usable]
+    if np.unique(folds).shape[0] < 2:
+        folds = lfw_block_folds(is_same, n_folds)
     result = verification_metrics(
-        scores,
-        pairs.is_same[usable],
-        n_folds=n_folds,
-        higher_is_similar=distance == "cosine",
-        folds=folds if np.unique(folds).shape[0] > 1 else None,
+        scores, is_same, higher_is_similar=distance == "cosine", folds=folds
     )
     result["num_pairs"] = int(usable.sum())
     return result

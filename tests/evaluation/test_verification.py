@@ -148,3 +148,13 @@ def test_explicit_folds_and_pair_scores():
     cos = [x1[i] @ x2[i] / np.linalg.norm(x1[i]) / np.linalg.norm(x2[i]) for i in range(5)]
     np.testing.assert_allclose(pair_scores(x1, x2), cos)
     np.testing.assert_allclose(pair_scores(x1, x2, "euclidean"), np.linalg.norm(x1 - x2, axis=1))
+
+
+def test_lfw_block_folds():
+    from embedding_net.evaluation import lfw_block_folds
+
+    y = np.array([1] * 7 + [0] * 7, dtype=bool)
+    folds = lfw_block_folds(y, n_folds=3)
+    np.testing.assert_array_equal(folds, [0, 0, 0, 1, 1, 2, 2] * 2)
+    for f in range(3):  # every fold holds both pair classes
+        assert y[folds == f].any() and (~y[folds == f]).any()
