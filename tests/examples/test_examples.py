@@ -35,6 +35,8 @@ def test_small_config_trains(name, metric, shared_data, tmp_path, capsys):
         "training.epochs=1",
         "--set",
         "sampler.steps_per_epoch=3",
+        "--set",
+        "training.verbose=0",
     ]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
