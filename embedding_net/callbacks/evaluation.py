@@ -204,6 +204,9 @@ class VerificationEvaluation(_EvaluationCallback):
         distance: pair score: "cosine" (cosine similarity of the embeddings) or "euclidean"
             (L2 distance, lower = same).
         n_folds: LFW folds (contiguous blocks in pair order).
+        folds: optional int array (n_pairs,) of fold ids replacing ``n_folds``; for pairs
+            listed all-matched-first use ``embedding_net.evaluation.lfw_block_folds(is_same)``
+            so that no fold holds a single pair class.
         flip: flip test-time augmentation when encoding.
         log_dir: write the metrics to TensorBoard event files in this folder.
         verbose: log the metrics after each evaluation.
@@ -218,6 +221,7 @@ class VerificationEvaluation(_EvaluationCallback):
         batch_size: int = 64,
         distance: str = "cosine",
         n_folds: int = 10,
+        folds=None,
         flip: bool = False,
         log_dir=None,
         verbose: int = 0,
@@ -229,6 +233,7 @@ class VerificationEvaluation(_EvaluationCallback):
             raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")
         self.distance = distance
         self.n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+        self.folds = folds
 
     def _metrics(self) -> dict:
         a = self._encode(self.pairs_data[0])
@@ -239,6 +244,7 @@ class VerificationEvaluation(_EvaluationCallback):
             self.pairs_data[2],
             n_folds=self.n_folds,
             higher_is_similar=self.distance == "cosine",
+            folds=self.folds,
         )
         out = {
             f"verification_{key}": res[key]

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from embedding_net.callbacks import RetrievalEvaluation, VerificationEvaluation
-from embedding_net.evaluation import reid_metrics, retrieval_metrics
+from embedding_net.evaluation import (
+    pair_scores,
+    reid_metrics,
+    retrieval_metrics,
+    verification_metrics,
+)
 
 
 def tiny_setup(n=48, dim=8, n_classes=4):
@@ -53,12 +58,17 @@ def test_every_n_epochs_and_tensorboard_events(tmp_path):
 
     model, x, labels, y = tiny_setup()
     pairs = (x[:-1], x[1:], labels[:-1] == labels[1:])
-    verification = VerificationEvaluation(pairs, every=2, n_folds=4, log_dir=tmp_path / "tb")
+    folds = np.arange(len(x) - 1) % 4
+    verification = VerificationEvaluation(
+        pairs, every=2, folds=folds, log_dir=tmp_path / "tb", encoder=lambda b: np.asarray(b)
+    )
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[verification])
     h = history.history
     assert len(h["val_verification_accuracy"]) == 1  # only after epoch 2
     assert len(h["loss"]) == 3
     assert 0.0 <= h["val_verification_auc"][0] <= 1.0
+    expected = verification_metrics(pair_scores(x[:-1], x[1:]), pairs[2], folds=folds)
+    assert h["val_verification_accuracy"][0] == pytest.approx(expected["accuracy"], abs=1e-6)
     assert "val_verification_tar_at_far_0.001" in h
     scalars = {}
     for path in glob.glob(str(tmp_path / "tb" / "events.out.tfevents.*")):
