@@ -59,8 +59,8 @@ def reid_metrics(
         max_rank: length of the returned CMC curve.
         single_shot: CUHK03 single-shot protocol: for each query and each repeat, one random
             valid gallery image per identity is kept; every metric is computed on that
-            reduced gallery and averaged over ``repeats`` (torchreid averages only the CMC
-            this way and reports multi-shot mAP).
+            reduced gallery and averaged over ``repeats``, as torchreid's ``eval_cuhk03``
+            does for CMC and mAP (here junk ids are also ignored and mINP is added).
         repeats: number of random single-shot galleries (single_shot only).
         seed: seed of the single-shot sampling; the draw of query ``i`` uses
             ``np.random.default_rng((seed, i))`` so results do not depend on ``chunk_size``.
