@@ -44,17 +44,17 @@ _PAGE = """<!DOCTYPE html>
 <style>
 body {{ font-family: sans-serif; margin: 8px; }}
 #en-layout {{ display: flex; align-items: flex-start; gap: 12px; }}
-#en-plot {{ flex: 1 1 auto; min-width: 0; }}
-#en-panel {{ flex: 0 0 {panel}px; position: sticky; top: 8px; }}
+#en-plot {{ flex: 1 1 auto; min-width: 0; order: 1; }}
+#en-panel {{ flex: 0 0 {panel}px; position: sticky; top: 8px; order: 2; }}
 #en-thumb {{ width: {panel}px; image-rendering: pixelated; border: 1px solid #ccc;
   display: none; }}
 #en-caption {{ font-size: 13px; word-break: break-all; margin-top: 4px; }}
 </style></head>
 <body>
 <div id="en-layout">
-<div id="en-plot">{plot}</div>
 <div id="en-panel"><img id="en-thumb" alt="hovered image"><div id="en-caption">
 Hover a point to see its image.</div></div>
+<div id="en-plot">{plot}</div>
 </div>
 <script>
 (function() {{
@@ -70,7 +70,11 @@ Hover a point to see its image.</div></div>
     caption.textContent = point.data.name + (data[2] ? " \\u2014 " + data[2] : "");
   }}
   function attach() {{
-    if (plot && plot.on) {{ plot.on("plotly_hover", show); plot.on("plotly_click", show); }}
+    if (plot && plot.on) {{
+      plot.on("plotly_hover", show);
+      plot.on("plotly_click", show);
+      Plotly.Plots.resize(plot);  // fit the plot beside the panel
+    }}
     else {{ setTimeout(attach, 100); }}
   }}
   attach();
