@@ -176,7 +176,8 @@ button.run:disabled { background: #a1a1aa; cursor: default; }
       var cap = document.createElement("figcaption");
       var label = document.createElement("div");
       label.className = "label";
-      label.textContent = "#" + r.rank + "  " + (r.label === null ? "item " + r.id : r.label);
+      label.textContent = "#" + r.rank + "  " + (r.label === null ? "item " + r.id : r.label) +
+        (r.name ? " \u2014 " + r.name : "");
       var dist = document.createElement("div");
       dist.className = "distance";
       dist.textContent = "distance " + fmt(r.distance) + " ";
@@ -272,15 +273,18 @@ _MAP_PAGE = """<!DOCTYPE html>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 6px; }}
 #layout {{ display: flex; align-items: flex-start; gap: 12px; }}
-#plot {{ flex: 1 1 auto; min-width: 0; }}
-#panel {{ flex: 0 0 200px; position: sticky; top: 6px; font-size: 13px; word-break: break-all; }}
+#plot {{ flex: 1 1 0; min-width: 0; }}
+#panel {{ flex: 0 0 200px; order: 2; position: sticky; top: 6px; font-size: 13px;
+  word-break: break-all; }}
 #thumb {{ width: 192px; image-rendering: pixelated; border: 1px solid #ccc; display: none; }}
 </style></head>
 <body>
+<!-- the panel comes first in the document (shown on the right with CSS order), so that it is
+laid out before plotly measures the plot's width -->
 <div id="layout">
-<div id="plot">{plot}</div>
 <div id="panel"><img id="thumb" alt="hovered image"><div id="caption">{note}
 Hover a point to see its image.</div></div>
+<div id="plot">{plot}</div>
 </div>
 <script>
 (function () {{
@@ -326,7 +330,10 @@ def map_page(points: dict, has_thumbnails: bool) -> str:
     labels = points["labels"]
     if any(label is None for label in labels):
         labels = ["item"] * len(ids)
-    labels = np.asarray([str(v) for v in labels])
+    names = points.get("names") or [None] * len(ids)
+    labels = np.asarray(
+        [str(v) if n is None else f"{v} {n}" for v, n in zip(labels, names)], dtype=str
+    )
     coords = np.stack([points["x"], points["y"]], axis=1).astype(np.float32)
     shown = len(ids)
     title = f"t-SNE of {shown} indexed item(s)" + (

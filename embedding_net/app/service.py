@@ -210,6 +210,39 @@ def estimate_threshold(
     return balanced_threshold(d[upper], same)
 
 
+def read_class_names(path: str | os.PathLike) -> dict[str, str]:
+    """Read ``label -> display name`` from a CSV with a header row (first column the label,
+    second the name), e.g. GTSRB's ``class_names.csv`` (``class_id,name``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: fewer than two columns or no rows.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"class names: {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if len(rows) < 2 or any(len(row) < 2 for row in rows):
+        raise ValueError(
+            f"class names: {path} must be a CSV with a header and rows 'label,name' "
+            "(at least two columns)"
+        )
+    return {row[0].strip(): row[1].strip() for row in rows[1:]}
+
+
+def _lookup_name(names: dict[str, str], label) -> str | None:
+    key = str(label)
+    if key in names:
+        return names[key]
+    try:  # "07" (a class folder) matches "7" (a class id)
+        return names.get(str(int(key)))
+    except ValueError:
+        return None
+
+
 class SearchService:
     """An embedding network and an index, answering search / compare / thumbnail / map requests.
 
@@ -233,6 +266,8 @@ class SearchService:
         seed: seed of the threshold estimate subset and of the map (subset and t-SNE).
         model_name, index_name: shown on the page and in error messages (default: file names
             when built with :meth:`from_files`).
+        class_names: optional ``{label: display name}`` (see :func:`read_class_names`); shown
+            next to each label.
         warm_up: run the network once at start-up (see :meth:`warm_up`).
 
     Raises:
@@ -255,6 +290,7 @@ class SearchService:
         seed: int = 0,
         model_name: str | None = None,
         index_name: str | None = None,
+        class_names: dict | None = None,
         warm_up: bool = True,
     ):
         self.model = model
@@ -296,6 +332,10 @@ class SearchService:
         self.seed = int(seed)
         labels = index.labels
         self._labels = None if labels is None else [_jsonable(v) for v in labels.tolist()]
+        self._names = None
+        if class_names and self._labels is not None:
+            names = {str(k): str(v) for k, v in dict(class_names).items()}
+            self._names = [_lookup_name(names, v) for v in self._labels]
         paths = index.paths
         self._paths = None if paths is None else [str(p) for p in paths.tolist()]
         if threshold is None:
@@ -450,6 +490,7 @@ class SearchService:
         entry: dict[str, Any] = {
             "id": int(item_id),
             "label": None if self._labels is None else self._labels[item_id],
+            "name": None if self._names is None else self._names[item_id],
             "path": None if self._paths is None else self._paths[item_id],
             "thumbnail_url": f"/api/items/{int(item_id)}/thumbnail",
         }
@@ -608,6 +649,7 @@ class SearchService:
                     "x": points[:, 0].astype(float).tolist(),
                     "y": points[:, 1].astype(float).tolist(),
                     "labels": [None if self._labels is None else self._labels[i] for i in ids],
+                    "names": [None if self._names is None else self._names[i] for i in ids],
                     "paths": [None if self._paths is None else self._paths[i] for i in ids],
                     "total": n,
                 }

@@ -54,6 +54,13 @@ def add_parser(subparsers):
         help="folder against which relative paths stored in the index are resolved",
     )
     parser.add_argument(
+        "--class-names",
+        type=Path,
+        default=None,
+        help="CSV with a header and rows 'label,name' (e.g. GTSRB's class_names.csv): names "
+        "shown next to the labels",
+    )
+    parser.add_argument(
         "--map-points",
         type=int,
         default=2000,
@@ -101,8 +108,9 @@ def run(args) -> int:
     import uvicorn
 
     from embedding_net.app.server import build_app
-    from embedding_net.app.service import SearchService
+    from embedding_net.app.service import SearchService, read_class_names
 
+    class_names = None if args.class_names is None else read_class_names(args.class_names)
     try:
         service = SearchService.from_files(
             args.model,
@@ -113,6 +121,7 @@ def run(args) -> int:
             max_pixels=int(args.max_megapixels * 1_000_000),
             image_root=args.image_root,
             max_map_points=args.map_points,
+            class_names=class_names,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -179,6 +179,9 @@ def test_serve_command_builds_the_app_and_binds_loopback(network_file, gallery, 
     index_file = gallery[0]
     argv = ["serve", "--model", str(network_file), "--index", str(index_file), "--port", "8123"]
     argv += ["--top-k", "3", "--threshold", "0.25", "--max-upload-mb", "0.5"]
+    names = index_file.parent / "names.csv"
+    names.write_text("label,name\ngrey,Grey squares\n")
+    argv += ["--class-names", str(names)]
     assert main([*argv, "--no-map-precompute"]) == 0
     ((app, kwargs),) = calls
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
@@ -187,6 +190,8 @@ def test_serve_command_builds_the_app_and_binds_loopback(network_file, gallery, 
     assert info["threshold_source"] == "given"
     assert info["max_upload_bytes"] == 512 * 1024
     assert info["index"] == str(index_file)
+    grey = [i for i, p in enumerate(gallery[2]) if p.parent.name == "grey"][0]
+    assert TestClient(app).get(f"/api/items/{grey}").json()["name"] == "Grey squares"
 
 
 def test_relative_index_paths_resolve_against_image_root(network, tmp_path):
@@ -248,3 +253,32 @@ def test_model_and_index_load_once(network_file, gallery, monkeypatch):
         files={"image_a": ("a", files[0].read_bytes()), "image_b": ("b", files[1].read_bytes())},
     )
     assert loads == {"model": 1, "index": 1}
+
+
+def test_class_names_are_shown_next_to_labels(network, gallery, tmp_path):
+    from embedding_net.app import SearchService
+    from embedding_net.app.page import map_page
+    from embedding_net.app.service import _lookup_name, read_class_names
+
+    csv_file = tmp_path / "names.csv"
+    csv_file.write_text("label,name\nred,Red squares\nblue,Blue squares\n")
+    names = read_class_names(csv_file)
+    assert names == {"red": "Red squares", "blue": "Blue squares"}
+    _, index, files = gallery
+    service = SearchService(network, index, class_names=names, max_map_points=8, map_max_iter=250)
+    expected = {"red": "Red squares", "blue": "Blue squares", "green": None, "grey": None}
+    for item_id, path in enumerate(files):
+        assert service.item(item_id)["name"] == expected[path.parent.name]
+    results = service.search(files[0].read_bytes(), k=3)["results"]
+    assert all(r["name"] == expected[r["label"]] for r in results)
+    page = map_page(service.tsne_map(), has_thumbnails=True)
+    shown = {expected[lab] for lab in service.tsne_map()["labels"]} - {None}
+    assert all(name in page for name in shown)
+    # class ids written as folder names ("07") match ids in the CSV ("7")
+    assert _lookup_name({"7": "Speed limit"}, "07") == "Speed limit"
+    assert _lookup_name({"7": "Speed limit"}, "cat") is None
+    (tmp_path / "bad.csv").write_text("only_one_column\nx\n")
+    with pytest.raises(ValueError, match="two columns"):
+        read_class_names(tmp_path / "bad.csv")
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        read_class_names(tmp_path / "nope.csv")
