@@ -53,3 +53,22 @@ def test_compare_plain_text_and_errors(tiny, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main(["compare", image, str(tmp_path / "broken.png"), "--model", model]) == 2
     assert "cannot be decoded" in capsys.readouterr().err
+
+
+def test_compare_with_a_siamese_merge_model_uses_its_probability(tiny, tmp_path, capsys):
+    from embedding_net.models import BaseNetwork, SiameseModel
+
+    _, data = tiny
+    network = BaseNetwork("simple_cnn", embedding_dim=8, input_shape=(16, 16, 3))
+    siamese = SiameseModel(network, head="merge")
+    dummy = np.zeros((1, 16, 16, 3), np.uint8)
+    siamese((dummy, dummy))
+    path = tmp_path / "siamese.keras"
+    siamese.save(path)
+    pair = [str(data / "val" / "c0" / "val00.png"), str(data / "val" / "c3" / "val01.png")]
+    images = load_images(pair, (16, 16)).images
+    expected = float(siamese.predict((images[:1], images[1:]), verbose=0)[0])
+    code, result = _compare(capsys, *pair, "--model", str(path), "--threshold", "0.3")
+    assert code == 0 and result["score_name"] == "match probability"
+    assert result["score"] == pytest.approx(expected, abs=1e-5)
+    assert result["same"] == (expected >= 0.3)
