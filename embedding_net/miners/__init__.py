@@ -17,6 +17,7 @@ from embedding_net.miners.base import (
     labels_to_int,
     masked_maximum,
     masked_minimum,
+    row_cumsum,
 )
 from embedding_net.miners.pair_miners import MultiSimilarityMiner
 from embedding_net.miners.triplet_miners import (
@@ -82,4 +83,5 @@ __all__ = [
     "labels_to_int",
     "masked_maximum",
     "masked_minimum",
+    "row_cumsum",
 ]

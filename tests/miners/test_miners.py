@@ -223,3 +223,20 @@ def test_distance_weighted_compiles_with_explicit_seed(batch):
     counts = _np(fn(y, xn))
     _, neg = _masks(y)
     assert np.all(counts[~neg] == 0) and np.all(counts.sum(1) == neg.any(1))
+
+
+def test_row_cumsum_and_count_less_equal_bruteforce():
+    rng = np.random.default_rng(2)
+    for n in (5, 32, 33, 100):
+        ints = rng.integers(0, 3, size=(3, n)).astype("int32")
+        np.testing.assert_array_equal(_np(M.row_cumsum(ints)), np.cumsum(ints, 1))
+        floats = rng.normal(size=(3, n)).astype("float32")
+        np.testing.assert_allclose(_np(M.row_cumsum(floats)), np.cumsum(floats, 1), atol=1e-4)
+    values = np.round(rng.uniform(size=(4, 9)), 1).astype("float32")  # many ties
+    mask = rng.uniform(size=(4, 9)) < 0.6
+    queries = np.round(rng.uniform(size=(4, 7)), 1).astype("float32")
+    counts, order = M.count_less_equal(values, mask, queries)
+    want = ((values[:, None, :] <= queries[:, :, None]) & mask[:, None, :]).sum(-1)
+    np.testing.assert_array_equal(_np(counts), want)
+    sorted_masked = np.take_along_axis(np.where(mask, values, np.inf), _np(order), axis=1)
+    assert np.all(np.diff(sorted_masked, axis=1) >= 0)
