@@ -97,3 +97,24 @@ def test_tfrecord_layout_trains_with_given_splits(tmp_path):
     # classes are shared between the splits: kNN of the 8 val images against the 16 train ones
     assert result.metrics["num_queries"] == 8.0
     assert 0.0 <= result.metrics["knn_top1"] <= 1.0
+
+
+def test_mixed_precision_run_restores_the_global_policy(tmp_path):
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(
+        data,
+        tmp_path / "run",
+        training={"epochs": 1, "verbose": 0, "mixed_precision": "mixed_bfloat16"},
+        validation={"protocol": "none"},
+        callbacks={"checkpoint_every_epoch": False, "csv_log": False},
+    )
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 1}
+    before = keras.config.dtype_policy().name
+    result = train(parse_config(mapping))
+    assert keras.config.dtype_policy().name == before == "float32"
+    assert result.epochs_run == 1
+    # the saved network (float32 variables under mixed precision) loads and embeds in float32
+    network = keras.saving.load_model(result.network)
+    embeddings = network.encode(np.zeros((2, 16, 16, 3), np.uint8))
+    assert embeddings.dtype == np.float32 and np.isfinite(embeddings).all()
+    assert not (tmp_path / "run" / "backup").exists()
