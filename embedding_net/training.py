@@ -99,8 +99,11 @@ class ProtocolEvaluation(keras.callbacks.Callback):
     (so ModelCheckpoint, EarlyStopping, ReduceLROnPlateau and TensorBoard placed after it see
     them)."""
 
-    def __init__(self, network, validation, every: int = 1, epochs: int = 1, batch_size=128):
+    def __init__(
+        self, network, validation, every: int = 1, epochs: int = 1, batch_size=128, flip=False
+    ):
         super().__init__()
+        self.flip = bool(flip)
         self.network = network
         self.validation = validation
         self.every = int(every)
@@ -110,7 +113,9 @@ class ProtocolEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every and epoch + 1 != self.epochs:
             return
-        metrics = evaluate_protocol(self.network, self.validation, batch_size=self.batch_size)
+        metrics = evaluate_protocol(
+            self.network, self.validation, batch_size=self.batch_size, flip=self.flip
+        )
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in metrics.items()})
 
@@ -412,6 +417,7 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
                 every=config.validation.every,
                 epochs=config.training.epochs,
                 batch_size=config.validation.batch_size,
+                flip=config.validation.flip,
             )
         )
     callbacks.extend(schedule_callbacks)
@@ -467,7 +473,10 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
     metrics: dict = {}
     if validation is not None:
         metrics = evaluate_protocol(
-            best_network, validation, batch_size=config.validation.batch_size
+            best_network,
+            validation,
+            batch_size=config.validation.batch_size,
+            flip=config.validation.flip,
         )
     hist = {k: [float(x) for x in v] for k, v in history.history.items()}
     best_epoch = None

@@ -289,6 +289,8 @@ class ValidationConfig:
         max_gallery: at most this many training images as the kNN reference set
             (``classification``), a seeded choice.
         batch_size: images per forward pass when encoding.
+        flip: flip test-time augmentation: the embedding of an image is the normalised mean
+            of its own and its mirror image's embeddings (faces, persons; not for signs).
     """
 
     protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
@@ -297,6 +299,7 @@ class ValidationConfig:
     every: int = 1
     max_gallery: int | None = 20000
     batch_size: int = 128
+    flip: bool = False
 
 
 @dataclass
