@@ -95,7 +95,7 @@ class TimeBudget(keras.callbacks.Callback):
 
 class ProtocolEvaluation(keras.callbacks.Callback):
     """Evaluate the embedding network on a :class:`~embedding_net.config.validation.ValidationSet`
-    every ``every`` epochs and after the last; metrics go into ``logs`` as ``val_<name>``
+    every ``every`` epochs, after the last and when training is being stopped; metrics go into ``logs`` as ``val_<name>``
     (so ModelCheckpoint, EarlyStopping, ReduceLROnPlateau and TensorBoard placed after it see
     them)."""
 
@@ -111,7 +111,8 @@ class ProtocolEvaluation(keras.callbacks.Callback):
         self.batch_size = int(batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+        last = epoch + 1 == self.epochs or self.model.stop_training  # e.g. TimeBudget
+        if (epoch + 1) % self.every and not last:
             return
         metrics = evaluate_protocol(
             self.network, self.validation, batch_size=self.batch_size, flip=self.flip
@@ -409,6 +410,8 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
     monitor, mode = _monitor(config)
     cb = config.callbacks
     callbacks: list = []
+    if config.training.max_seconds is not None:  # first: a stop is seen by the evaluation
+        callbacks.append(TimeBudget(config.training.max_seconds))
     if validation is not None:
         callbacks.append(
             ProtocolEvaluation(
@@ -437,8 +440,6 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
                 monitor=monitor, mode=mode, patience=cb.early_stopping_patience
             )
         )
-    if config.training.max_seconds is not None:
-        callbacks.append(TimeBudget(config.training.max_seconds))
     if cb.csv_log:
         callbacks.append(keras.callbacks.CSVLogger(str(output / "history.csv"), append=True))
     if cb.tensorboard and importlib.util.find_spec("tensorboard") is None:

@@ -118,3 +118,17 @@ def test_mixed_precision_run_restores_the_global_policy(tmp_path):
     embeddings = network.encode(np.zeros((2, 16, 16, 3), np.uint8))
     assert embeddings.dtype == np.float32 and np.isfinite(embeddings).all()
     assert not (tmp_path / "run" / "backup").exists()
+
+
+def test_time_budget_stops_and_the_stopping_epoch_is_evaluated(tmp_path):
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(
+        data,
+        tmp_path / "run",
+        training={"epochs": 5, "verbose": 0, "max_seconds": 0.0},
+        validation={"protocol": "classification", "every": 4},
+    )
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 1}
+    result = train(parse_config(mapping))
+    assert result.epochs_run == 1  # budget of 0 s: stop after the first epoch
+    assert len(result.history["val_knn_top1"]) == 1  # evaluated although 1 % every != 0
