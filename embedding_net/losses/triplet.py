@@ -122,12 +122,27 @@ def _semihard_sum_compact(pdist, positive, negative, margin, k: int):
     return ops.sum(ops.where(valid, terms, ops.zeros_like(terms)))
 
 
+def _concrete_int(x):
+    """``int(x)`` when ``x`` holds a value (eager execution), ``None`` while tracing."""
+    try:
+        return int(ops.convert_to_numpy(x))
+    except Exception:  # symbolic tf tensor or jax tracer: no value yet
+        return None
+
+
 def semihard_loss_sum(pdist, positive, negative, margin):
     """``sum_{(a,p)} max(margin + D_ap - D_an*(a,p), 0)`` over positive pairs, choosing at run
     time (``ops.cond``, so it compiles under XLA / ``jax.jit``) the compact path for the
     smallest tier of :data:`COMPACT_POSITIVE_TIERS` that holds the largest number of positives
     per anchor, and the sort-based path beyond."""
     max_positives = ops.max(ops.sum(ops.cast(positive, "int32"), axis=1))
+    concrete = _concrete_int(max_positives)
+    if concrete is not None:
+        # eager: pick the path in Python (ops.cond would trace every branch on jax)
+        for k in COMPACT_POSITIVE_TIERS:
+            if concrete <= k:
+                return _semihard_sum_compact(pdist, positive, negative, margin, k)
+        return _semihard_sum_sorted(pdist, positive, negative, margin)
 
     def branch(i):
         if i == len(COMPACT_POSITIVE_TIERS):
