@@ -52,7 +52,7 @@ def tsne_embed(
             machine more threads help large N, see ``benchmarks/visualization.py``.
 
     Returns:
-        float32 array (N, 2). A single point maps to the origin.
+        float32 array (N, 2). A single point, or a set of identical points, maps to the origin.
 
     Raises:
         ValueError: empty, non-2-D or non-finite ``embeddings``; non-positive ``perplexity`` or
@@ -66,8 +66,11 @@ def tsne_embed(
     if pca_components is not None and pca_components < 2:
         raise ValueError(f"pca_components must be >= 2 or None, got {pca_components}")
     num_points = points.shape[0]
-    if num_points == 1:
-        return np.zeros((1, 2), dtype=np.float32)
+    spread = float(np.ptp(points, axis=0).max())
+    if num_points == 1 or spread <= 1e-12 * (1.0 + float(np.abs(points).max())):
+        # one point, or all points identical: nothing to lay out (scikit-learn's PCA
+        # initialisation divides by a zero spread and its Barnes-Hut code then crashes)
+        return np.zeros((num_points, 2), dtype=np.float32)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=num_threads):

@@ -64,6 +64,15 @@ def test_roc_perfect_and_worst_separation():
     assert worst["auc"] == 0.0 and worst["eer"] == 1.0
 
 
+def test_roc_identical_scores_and_jax_inputs():
+    tied = roc_points([0.5, 0.5, 0.5, 0.5], [True, True, False, False])
+    assert tied["auc"] == 0.5 and tied["eer"] == 0.5 and tied["eer_threshold"] == 0.5
+    jnp = pytest.importorskip("jax.numpy")
+    scores, is_same = _verification(seed=5)
+    from_jax = roc_points(jnp.asarray(scores), jnp.asarray(is_same))
+    assert from_jax["auc"] == pytest.approx(_brute_auc(scores, is_same), abs=1e-6)
+
+
 def test_plot_roc_renders(tmp_path):
     scores, is_same = _verification()
     figure = plot_roc(scores, is_same, path=tmp_path / "roc.png")

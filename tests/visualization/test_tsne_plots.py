@@ -33,6 +33,8 @@ def test_tsne_embed_keeps_separated_clusters_apart_and_is_seeded():
 
 def test_tsne_embed_small_inputs():
     assert tsne_embed(np.ones((1, 8))).tolist() == [[0.0, 0.0]]
+    # identical embeddings (a collapsed network) map to one spot instead of crashing sklearn
+    np.testing.assert_array_equal(tsne_embed(np.full((10, 4), 0.3)), np.zeros((10, 2)))
     # perplexity 30 is lowered for 5 points instead of failing inside scikit-learn
     out = tsne_embed(np.random.default_rng(0).normal(size=(5, 3)), max_iter=250)
     assert out.shape == (5, 2) and np.all(np.isfinite(out))
