@@ -54,7 +54,19 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} CPU cores, numpy {np.__version__}"
+    blas = ""
+    try:
+        from threadpoolctl import threadpool_info
+
+        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if info:
+            blas = (
+                f", {info[0].get('internal_api')} {info[0].get('version')} "
+                f"({info[0].get('architecture')} kernels, {info[0].get('num_threads')} threads)"
+            )
+    except ImportError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPU cores, numpy {np.__version__}{blas}"
 
 
 def make_split(n_query, n_gallery, dim, seed=0, clustered=False):
@@ -313,6 +325,9 @@ def main(argv=None):
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=512)
+    parser.add_argument(
+        "--suffix", default="", help="speed results go to evaluation{suffix}.json / .md"
+    )
     args = parser.parse_args(argv)
     tables = []
     if args.what in ("reranking", "all"):
@@ -335,7 +350,7 @@ def main(argv=None):
         "results": rows,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "evaluation.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"evaluation{args.suffix}.json").write_text(json.dumps(result, indent=2))
     lines = [
         f"Machine: {result['machine']} ({result['note']}; 1-min load average before the run: "
         f"{load:.1f}).",
@@ -354,7 +369,7 @@ def main(argv=None):
             f"{r['peak_extra_memory_mb']:.0f} | {r['full_distance_matrix_mb']:.0f} |"
         )
     table = "\n".join(lines)
-    (RESULTS / "evaluation.md").write_text(table + "\n")
+    (RESULTS / f"evaluation{args.suffix}.md").write_text(table + "\n")
     return "\n\n".join([*tables, table])
 
 
