@@ -139,6 +139,7 @@ def plot_tsne_interactive(
     title: str | None = None,
     include_plotlyjs: bool | str = True,
     max_iter: int = 1000,
+    num_threads: int | None = 1,
 ):
     """Interactive t-SNE scatter: one trace (legend entry) per class; hover shows label, path, image.
 
@@ -151,7 +152,7 @@ def plot_tsne_interactive(
         class_names: sequence indexed by label or dict label -> name.
         path: when given, a standalone HTML page is written there (see
             :func:`save_interactive_html`).
-        perplexity, seed, pca_components, max_iter: passed to :func:`tsne_embed`.
+        perplexity, seed, pca_components, max_iter, num_threads: passed to :func:`tsne_embed`.
         points_2d: a precomputed (N, 2) projection to use instead of running t-SNE.
         thumbnail_size: longest side of the thumbnails in pixels.
         title: figure title.
@@ -196,6 +197,7 @@ def plot_tsne_interactive(
             seed=seed,
             pca_components=pca_components,
             max_iter=max_iter,
+            num_threads=num_threads,
         )
     else:
         points_2d = check_embeddings(points_2d, "points_2d")

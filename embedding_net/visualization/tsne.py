@@ -168,6 +168,7 @@ def plot_tsne(
     centroid_labels: bool = False,
     points_2d: Any = None,
     max_iter: int = 1000,
+    num_threads: int | None = 1,
 ):
     """Scatter the t-SNE projection of ``embeddings``, one colour/marker pair per class.
 
@@ -179,7 +180,7 @@ def plot_tsne(
         labels: array (N,) of class ids (ints or strings).
         class_names: names shown in the legend: a sequence indexed by integer label or a dict
             label -> name; None shows the labels themselves.
-        perplexity, seed, pca_components, max_iter: passed to :func:`tsne_embed`.
+        perplexity, seed, pca_components, max_iter, num_threads: passed to :func:`tsne_embed`.
         path: when given, the figure is saved there (.png, .svg or .pdf).
         title: axes title (default: "t-SNE of N embeddings").
         centroid_labels: also write each class name at its centroid.
@@ -200,6 +201,7 @@ def plot_tsne(
             seed=seed,
             pca_components=pca_components,
             max_iter=max_iter,
+            num_threads=num_threads,
         )
     else:
         points_2d = check_embeddings(points_2d, "points_2d")

@@ -129,3 +129,5 @@ def test_plot_tsne_input_errors():
         plot_tsne(embeddings, labels, class_names=["only zero"], points_2d=embeddings[:, :2])
     with pytest.raises(ValueError, match="path must end in"):
         plot_tsne(embeddings, labels, points_2d=embeddings[:, :2], path="out.txt")
+    with pytest.raises(ValueError, match="num_threads"):
+        plot_tsne(embeddings, labels, num_threads=0)
