@@ -10,7 +10,6 @@ from __future__ import annotations
 from keras import ops
 
 #: Added under the square root where the squared distance is 0 (tensorflow-addons' value).
-SQRT_EPSILON = 1e-16
 #: Lower bound of the squared norm in :func:`l2_normalize` (``tf.math.l2_normalize``'s default).
 NORM_EPSILON = 1e-12
 
@@ -35,19 +34,26 @@ def _squared_l2_cross(x, y):
     """``max(|x_i|^2 + |y_j|^2 - 2 x_i.y_j, 0)``: ``(n, m)``."""
     x_sq = ops.sum(ops.square(x), axis=1, keepdims=True)
     y_sq = ops.sum(ops.square(y), axis=1, keepdims=True)
-    d2 = ops.add(x_sq, ops.transpose(y_sq)) - 2.0 * ops.matmul(x, ops.transpose(y))
+    # (-2 x) . y == -2 (x . y) exactly (scaling by a power of two): one (n, m) pass fewer
+    d2 = ops.add(x_sq, ops.transpose(y_sq)) + ops.matmul(-2.0 * x, ops.transpose(y))
     return ops.maximum(d2, 0.0)
 
 
-def _safe_sqrt(d2, squared: bool):
-    """tensorflow-addons' square root: exactly 0 (with zero gradient) where ``d2 <= 0``."""
-    error_mask = ops.less_equal(d2, 0.0)
-    valid = ops.cast(ops.logical_not(error_mask), d2.dtype)
+def _safe_sqrt(d2, squared: bool, keep=None):
+    """tensorflow-addons' square root: exactly 0 (with zero gradient) where ``d2 <= 0``.
+
+    ``sqrt(d2 + 1e-16 [d2 <= 0]) * [d2 > 0]`` equals ``sqrt(d2)`` where ``d2 > 0`` and 0
+    elsewhere; it is computed with the double-``where`` form (same values, same zero gradient,
+    fewer passes). ``keep`` optionally zeroes more entries (the diagonal).
+    """
+    positive = ops.greater(d2, 0.0)
+    if keep is not None:
+        positive = ops.logical_and(positive, keep)
+    zero = ops.zeros_like(d2)
     if squared:
-        distances = d2
-    else:
-        distances = ops.sqrt(d2 + ops.cast(error_mask, d2.dtype) * SQRT_EPSILON)
-    return distances * valid
+        return ops.where(positive, d2, zero)
+    safe = ops.where(positive, d2, ops.ones_like(d2))
+    return ops.where(positive, ops.sqrt(safe), zero)
 
 
 def pairwise_distance(embeddings, squared: bool = False):
@@ -70,10 +76,9 @@ def pairwise_distance(embeddings, squared: bool = False):
         raise ValueError(
             f"pairwise_distance: `embeddings` must be 2-D (batch, dim), got shape {embeddings.shape}"
         )
-    distances = _safe_sqrt(_squared_l2_cross(embeddings, embeddings), squared)
-    n = ops.shape(embeddings)[0]
-    off_diagonal = 1.0 - ops.eye(n, dtype=distances.dtype)
-    return distances * off_diagonal
+    idx = ops.arange(ops.shape(embeddings)[0])
+    off_diagonal = ops.not_equal(ops.expand_dims(idx, 1), ops.expand_dims(idx, 0))
+    return _safe_sqrt(_squared_l2_cross(embeddings, embeddings), squared, keep=off_diagonal)
 
 
 def euclidean_distance_matrix(x, y, squared: bool = False):

@@ -30,16 +30,16 @@ def _term(x, margin, soft):
 
 
 def _batch_hard_direct(d, labels, margin, soft):
-    """Fast path: hardest positive / negative per anchor with masked max / min."""
+    """Fast path: hardest positive / negative per anchor with masked max / min.
+
+    An anchor without a positive (``hp = -inf``) or a negative (``hn = +inf``) gets
+    ``hp - hn = -inf``, whose hinge and softplus are exactly 0 with a zero gradient.
+    """
     positive, negative = label_masks(labels)
     inf = ops.cast(float("inf"), d.dtype)
-    has_pos = ops.any(positive, axis=1)
-    has_neg = ops.any(negative, axis=1)
     hp = ops.max(ops.where(positive, d, -inf), axis=1)
     hn = ops.min(ops.where(negative, d, inf), axis=1)
-    valid = ops.logical_and(has_pos, has_neg)
-    x = ops.where(valid, hp - hn, ops.zeros_like(hp))
-    return ops.where(valid, _term(x, margin, soft), ops.zeros_like(hp))
+    return _term(hp - hn, margin, soft)
 
 
 def _hinge_product_sum(d, pos_w, neg_w, margin):
