@@ -17,6 +17,11 @@ _EXPORTS = {
     "SiameseModel": "embedding_net.models",
     "TripletModel": "embedding_net.models",
     "available_backbones": "embedding_net.models",
+    "EmbeddingIndex": "embedding_net.evaluation",
+    "reid_metrics": "embedding_net.evaluation",
+    "verification_metrics": "embedding_net.evaluation",
+    "retrieval_metrics": "embedding_net.evaluation",
+    "knn_accuracy": "embedding_net.evaluation",
 }
 
 _SUBPACKAGES = (
