@@ -109,6 +109,7 @@ class ProtocolEvaluation(keras.callbacks.Callback):
         self.every = int(every)
         self.epochs = int(epochs)
         self.batch_size = int(batch_size)
+        self.evaluated: list[tuple[int, dict]] = []  # (epoch number, metrics)
 
     def on_epoch_end(self, epoch, logs=None):
         last = epoch + 1 == self.epochs or self.model.stop_training  # e.g. TimeBudget
@@ -117,6 +118,7 @@ class ProtocolEvaluation(keras.callbacks.Callback):
         metrics = evaluate_protocol(
             self.network, self.validation, batch_size=self.batch_size, flip=self.flip
         )
+        self.evaluated.append((epoch + 1, metrics))
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in metrics.items()})
 
@@ -425,17 +427,17 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
     callbacks: list = []
     if config.training.max_seconds is not None:  # first: a stop is seen by the evaluation
         callbacks.append(TimeBudget(config.training.max_seconds))
+    evaluation = None
     if validation is not None:
-        callbacks.append(
-            ProtocolEvaluation(
-                network,
-                validation,
-                every=config.validation.every,
-                epochs=config.training.epochs,
-                batch_size=config.validation.batch_size,
-                flip=config.validation.flip,
-            )
+        evaluation = ProtocolEvaluation(
+            network,
+            validation,
+            every=config.validation.every,
+            epochs=config.training.epochs,
+            batch_size=config.validation.batch_size,
+            flip=config.validation.flip,
         )
+        callbacks.append(evaluation)
     callbacks.extend(schedule_callbacks)
     if cb.checkpoint_every_epoch:
         callbacks.append(
@@ -494,15 +496,21 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
         )
     hist = {k: [float(x) for x in v] for k, v in history.history.items()}
     best_epoch = None
-    if monitor is not None and hist.get(monitor):
-        values = np.asarray(hist[monitor])
-        best_epoch = int(np.argmax(values) if mode == "max" else np.argmin(values)) + 1
+    evaluated = (
+        [(e, m[monitor[4:]]) for e, m in getattr(evaluation, "evaluated", []) if monitor[4:] in m]
+        if monitor is not None
+        else []
+    )
+    if evaluated:
+        values = np.asarray([v for _, v in evaluated])
+        best = int(np.argmax(values) if mode == "max" else np.argmin(values))
+        best_epoch = evaluated[best][0]
     summary = {
         "name": config.name,
         "protocol": config.validation.protocol,
         "monitor": monitor,
         "metrics": metrics,
-        "best_epoch_of_this_call": best_epoch,
+        "best_epoch": best_epoch,
         "epochs_run": len(history.epoch),
         "fit_seconds": round(seconds, 1),
         "steps_per_epoch": steps,

@@ -23,6 +23,11 @@ def test_tiny_run_writes_models_logs_and_learns(tiny):
     assert (out / "backup").is_dir()
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["monitor"] == "val_knn_top1" and summary["epochs_run"] == 3
+    import csv
+
+    with open(out / "history.csv") as f:
+        scores = [float(row["val_knn_top1"]) for row in csv.DictReader(f)]
+    assert summary["best_epoch"] == int(np.argmax(scores)) + 1
     # 6 colour classes: far above chance (1/6) after 12 steps
     assert summary["metrics"]["knn_top1"] >= 0.6, summary
     history = (out / "history.csv").read_text().splitlines()
@@ -132,3 +137,5 @@ def test_time_budget_stops_and_the_stopping_epoch_is_evaluated(tmp_path):
     result = train(parse_config(mapping))
     assert result.epochs_run == 1  # budget of 0 s: stop after the first epoch
     assert len(result.history["val_knn_top1"]) == 1  # evaluated although 1 % every != 0
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["best_epoch"] == 1
