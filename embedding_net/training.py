@@ -325,25 +325,12 @@ def compile_model(config: TrainConfig, model, network, num_classes: int, steps_p
             loss = build_loss(config.loss, num_classes, network.embedding_dim, config.source)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        _attach_summed_loss_weights(network, loss)
-        model.compile(optimizer=optimizer, loss=loss)
+        model.compile(optimizer=optimizer, loss=loss)  # attaches ParametricLoss weights
     elif kind == "siamese":
         model.compile(optimizer=optimizer, metrics=["accuracy"])
     else:
         model.compile(optimizer=optimizer)
     return callbacks
-
-
-def _attach_summed_loss_weights(network, loss) -> None:
-    """Attach the class weights of a ParametricLoss inside a WeightedLossSum to the network
-    (``BaseNetwork.compile`` only finds top-level ones), so they are trained and saved."""
-    from embedding_net.config.losses import WeightedLossSum
-    from embedding_net.losses.parametric import ParametricLoss, attach_loss_parameters
-
-    if isinstance(loss, WeightedLossSum):
-        for item in loss.losses:
-            if isinstance(item, ParametricLoss):
-                attach_loss_parameters(network, item)
 
 
 def _monitor(config: TrainConfig) -> tuple[str | None, str]:

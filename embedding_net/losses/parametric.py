@@ -245,20 +245,30 @@ def attach_loss_parameters(model: keras.Model, loss, attribute: str = LOSS_LAYER
 
 
 def attach_compiled_losses(model: keras.Model, loss) -> list:
-    """Attach every :class:`ParametricLoss` found in ``loss`` (a loss or a list/dict).
+    """Attach every :class:`ParametricLoss` found in ``loss`` (a loss or a list/dict, also
+    inside composite losses that hold their parts in a ``losses`` attribute, such as the
+    config system's ``WeightedLossSum``).
 
     The first goes to ``model.loss_layer``, the next ones to ``model.loss_layer_1``, ...
 
     Returns:
         The attached layers.
     """
-    losses = [item for item in keras.tree.flatten(loss) if isinstance(item, ParametricLoss)]
+    losses = list(_parametric_parts(loss))
     return [
         attach_loss_parameters(
             model, item, LOSS_LAYER_ATTRIBUTE if i == 0 else f"{LOSS_LAYER_ATTRIBUTE}_{i}"
         )
         for i, item in enumerate(losses)
     ]
+
+
+def _parametric_parts(loss):
+    for item in keras.tree.flatten(loss):
+        if isinstance(item, ParametricLoss):
+            yield item
+        elif isinstance(getattr(item, "losses", None), (list, tuple)):
+            yield from _parametric_parts(list(item.losses))
 
 
 class LossParametersMixin:

@@ -65,7 +65,6 @@ def test_build_loss_errors_name_the_key(config, key):
 
 def test_identity_loss_weights_are_attached_to_the_network_and_trained():
     from embedding_net.models import BaseNetwork
-    from embedding_net.training import _attach_summed_loss_weights
 
     network = BaseNetwork("simple_cnn", embedding_dim=8, input_shape=(16, 16, 3))
     loss = build_loss(
@@ -73,10 +72,9 @@ def test_identity_loss_weights_are_attached_to_the_network_and_trained():
         num_classes=3,
         embedding_dim=8,
     )
-    _attach_summed_loss_weights(network, loss)
+    network.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss)
     matrix = loss.losses[1].layer.weight_matrix
     assert any(w is matrix for w in network.trainable_weights)
-    network.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss)
     before = keras.ops.convert_to_numpy(matrix).copy()
     images = np.random.default_rng(0).integers(0, 255, (6, 16, 16, 3)).astype(np.uint8)
     network.fit(images, np.repeat(np.arange(3), 2), epochs=1, batch_size=6, verbose=0)

@@ -136,3 +136,20 @@ def test_parametric_loss_weights_train_and_round_trip(tmp_path):
         model.evaluate(images, labels, verbose=0),
         rtol=1e-5,
     )
+
+
+def test_parametric_loss_inside_a_composite_loss_round_trips(tmp_path):
+    from embedding_net.config.losses import WeightedLossSum
+    from embedding_net.losses import BatchHardTripletLoss, CosFaceLoss
+
+    images, labels = class_images(num_classes=4, per_class=6)
+    model = net()
+    cosface = CosFaceLoss(num_classes=4, embedding_dim=8)
+    model.compile(optimizer="adam", loss=WeightedLossSum([BatchHardTripletLoss(), cosface]))
+    assert model.loss_layer is cosface.layer
+    model.fit(images, labels, epochs=1, batch_size=12, verbose=0)
+    loaded = reload(model, tmp_path)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.loss_layer.weights[0]),
+        keras.ops.convert_to_numpy(cosface.layer.weights[0]),
+    )
