@@ -185,6 +185,20 @@ def test_drop_and_map_hover_in_browser(served, browser, tmp_path):
         "document.getElementById('thumb').complete && "
         "document.getElementById('thumb').naturalWidth > 0 && document.getElementById('thumb').src"
     )
-    assert src.endswith(f"/api/items/{custom[0]}/thumbnail")
-    assert f"item {custom[0]}" in browser.evaluate("document.getElementById('caption').textContent")
+    # plotly shows the point closest to the cursor: the hovered one, or one drawn within its
+    # hover distance (overlapping points of an untrained network), never a far one
+    near = browser.evaluate(
+        f"""(function (x, y) {{ var gd = document.getElementById('tsne-map'), ids = [];
+        var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        var s = gd._fullLayout._size, r = gd.getBoundingClientRect();
+        gd._fullData.forEach(function (t) {{ for (var i = 0; i < t.x.length; i++) {{
+            var px = r.left + s.l + xa.l2p(t.x[i]), py = r.top + s.t + ya.l2p(t.y[i]);
+            if (Math.hypot(px - x, py - y) <= gd._fullLayout.hoverdistance + 1)
+                ids.push(t.customdata[i][0]); }} }});
+        return ids; }})({x:f}, {y:f})"""
+    )
+    assert custom[0] in near
+    shown = int(src.rsplit("/api/items/", 1)[1].split("/")[0])
+    assert shown in near, (shown, near)
+    assert f"item {shown}" in browser.evaluate("document.getElementById('caption').textContent")
     browser.screenshot(tmp_path / "map.png")
