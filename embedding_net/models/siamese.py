@@ -97,10 +97,7 @@ class SiameseModel(keras.Model):
 
     def predict_raw(self, x, batch_size: int = 64, verbose=0):
         """The model's raw output (see the class docstring) as numpy."""
-        outputs = [
-            ops.convert_to_numpy(self(batch, training=False)) for batch in _batches(x, batch_size)
-        ]
-        return np.concatenate(outputs, axis=0)
+        return np.asarray(keras.Model.predict(self, x, batch_size=batch_size, verbose=verbose))
 
     def similarity_from_output(self, y):
         """Map the raw model output (numpy) to the similarity score ``predict`` returns."""
@@ -183,11 +180,3 @@ class SiameseModel(keras.Model):
         config = dict(config)
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         return cls(**config)
-
-
-def _batches(x, batch_size):
-    """Yield aligned slices of a tuple of arrays."""
-    arrays = [np.asarray(a) for a in x]
-    n = len(arrays[0])
-    for start in range(0, n, batch_size):
-        yield tuple(a[start : start + batch_size] for a in arrays)
