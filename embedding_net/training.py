@@ -169,6 +169,7 @@ def build_network(config: TrainConfig):
             normalize=m.normalize,
             weights=m.weights,
             freeze_backbone=m.freeze_backbone,
+            last_stride=m.last_stride,
         )
     except ValueError as exc:
         raise ConfigError(f"{config.source or 'config'}: model: {exc}") from None

@@ -99,6 +99,8 @@ class ModelConfig:
         neck: ``none``, ``batchnorm`` or ``bnneck``.
         normalize: L2-normalise the embeddings.
         freeze_backbone: train only the head.
+        last_stride: 2 (the backbone's own) or 1 (no last down-sampling: ResNet18/34/50, the
+            strong re-id recipe's trick; the last feature map is twice as large).
         head: siamese head: ``distance`` (contrastive) or ``merge`` (seed 002's
             ``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
         distance: pair distance of siamese/triplet models: ``euclidean``,
@@ -116,6 +118,7 @@ class ModelConfig:
     neck: Literal["none", "batchnorm", "bnneck"] = "none"
     normalize: bool = True
     freeze_backbone: bool = False
+    last_stride: Literal[1, 2] = 2
     head: Literal["distance", "merge"] = "distance"
     distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
     margin: float = 1.0

@@ -139,3 +139,23 @@ def test_time_budget_stops_and_the_stopping_epoch_is_evaluated(tmp_path):
     assert len(result.history["val_knn_top1"]) == 1  # evaluated although 1 % every != 0
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["best_epoch"] == 1
+
+
+def test_model_last_stride_reaches_the_backbone():
+    from embedding_net.training import build_network
+
+    def feature_map(last_stride):
+        config = parse_config(
+            {
+                "data": {"root": "x", "image_size": [64, 32]},
+                "model": {"backbone": "resnet18", "last_stride": last_stride},
+            },
+            "x.yaml",
+        )
+        return tuple(build_network(config).backbone.output.shape[1:3])
+
+    assert feature_map(2) == (2, 1)
+    assert feature_map(1) == (4, 2)  # the last stage keeps its input resolution
+    config = parse_config({"data": {"root": "x"}, "model": {"last_stride": 1}}, "x.yaml")
+    with pytest.raises(ConfigError, match=r"x.yaml: model: last_stride=1 is supported for"):
+        build_network(config)
