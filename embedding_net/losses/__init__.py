@@ -17,7 +17,12 @@ from embedding_net.losses.batch_triplet import (
 from embedding_net.losses.center import CenterLoss, center_loss
 from embedding_net.losses.circle import CircleLoss, circle_loss
 from embedding_net.losses.contrastive import ContrastiveLoss, contrastive_loss
-from embedding_net.losses.identity import IdentityCrossEntropy, identity_cross_entropy
+from embedding_net.losses.identity import (
+    IdentityCrossEntropy,
+    IdentitySoftmaxLoss,
+    identity_cross_entropy,
+    identity_softmax_loss,
+)
 from embedding_net.losses.lifted import (
     GeneralizedLiftedStructureLoss,
     LiftedStructureLoss,
@@ -89,6 +94,7 @@ __all__ += [
     "CrossBatchMemory",
     "GeneralizedLiftedStructureLoss",
     "IdentityCrossEntropy",
+    "IdentitySoftmaxLoss",
     "InfoNCELoss",
     "LiftedStructureLoss",
     "LossParameters",
@@ -110,6 +116,7 @@ __all__ += [
     "cosface_loss",
     "generalized_lifted_structure_loss",
     "identity_cross_entropy",
+    "identity_softmax_loss",
     "info_nce_loss",
     "lifted_structure_loss",
     "multi_similarity_loss",

@@ -106,6 +106,7 @@ def _classes():
         L.NPairsLoss(l2_reg=0.01),
         L.SupervisedContrastiveLoss(temperature=0.2, base_temperature=0.2),
         L.IdentityCrossEntropy(label_smoothing=0.05),
+        L.IdentitySoftmaxLoss(5, D, label_smoothing=0.2, scale=8.0),
         L.ArcFaceLoss(5, D, margin=0.3, scale=30.0),
         L.SubCenterArcFaceLoss(5, D, num_centers=2),
         L.CosFaceLoss(5, D, margin=0.2),
