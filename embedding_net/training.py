@@ -12,11 +12,23 @@ It writes into ``output_dir``:
 
 * ``config.yaml``: the resolved config; ``label_map.json``: training identities -> ids;
 * ``logs/``: TensorBoard (``tensorboard --logdir <output_dir>/logs``);
-* ``backup/``: weights + optimizer state + epoch after every epoch (``resume=True`` continues);
+* ``backup/``: weights + optimizer state + epoch after every epoch (``resume=True`` continues;
+  the fine-tuning phase of a ``model.freeze_epochs`` run backs up to ``backup/fine_tune/``);
 * ``best.keras``: the best model by ``validation.monitor`` (the last one without validation);
   ``final.keras``: the model after the last epoch; ``network.keras``: the embedding network
   of the best model (what ``embedding-net encode/search/compare/evaluate`` load);
-* ``history.csv`` and ``metrics.json`` (validation metrics of the best model, timings).
+* ``history.csv`` (one row per epoch, with the ``learning_rate`` at the epoch's end) and
+  ``metrics.json`` (validation metrics of the best model, timings).
+
+Fine-tuning schedule (``model.freeze_epochs: N``): the backbone is frozen for epochs 1..N
+(its BatchNorm layers in inference mode: moving statistics unchanged) and only the head (and
+a loss's own weights) learn; then the backbone is unfrozen (from ``model.unfreeze_from``; its
+BatchNorm layers stay frozen), the model is re-compiled with a fresh optimizer whose peak
+learning rate is ``optimizer.learning_rate x optimizer.fine_tune_factor``, and ``fit``
+continues with epoch N+1 until ``training.epochs``. ``schedule`` runs once per phase, over the
+phase's epochs. Best-model checkpointing, validation, the time budget (which spans both
+phases), ``history.csv`` and TensorBoard carry across the boundary; early stopping watches the
+fine-tuning phase only. ``resume=True`` continues in whichever phase the backups reached.
 """
 
 from __future__ import annotations
@@ -61,9 +73,10 @@ class TrainingResult:
     Attributes:
         output_dir: the run folder.
         metrics: validation metrics of the best model (empty without validation).
-        history: ``{log name: [value per epoch]}`` of this ``fit`` call.
+        history: ``{log name: [value per epoch]}`` of this call (the frozen and the
+            fine-tuning phases of a ``model.freeze_epochs`` run concatenated).
         epochs_run: epochs run by this call (fewer after a resume or a time budget stop).
-        seconds: wall time of ``fit``.
+        seconds: wall time of ``fit`` (both phases).
         best_model: path of ``best.keras``; network: path of ``network.keras``.
     """
 
@@ -77,20 +90,49 @@ class TrainingResult:
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop training at the end of the epoch during which ``max_seconds`` have passed."""
+    """Stop training at the end of the epoch during which ``max_seconds`` have passed.
+
+    The clock starts at the first ``fit`` the callback is passed to and keeps running over
+    later ones (the phases of a fine-tuning run share one budget); ``exhausted`` tells
+    whether it stopped training.
+    """
 
     def __init__(self, max_seconds: float):
         super().__init__()
         self.max_seconds = float(max_seconds)
         self._start = None
+        self.exhausted = False
 
     def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
+        if self._start is None:
+            self._start = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         if time.monotonic() - self._start >= self.max_seconds:
             logger.info("time budget of %.0f s reached after epoch %d", self.max_seconds, epoch + 1)
+            self.exhausted = True
             self.model.stop_training = True
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Write the optimizer's learning rate at the end of each epoch into the epoch logs as
+    ``learning_rate`` (so History, ``history.csv`` and TensorBoard record it), unless an
+    earlier callback (ReduceLROnPlateau) already did."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "learning_rate" not in logs:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+class _RunCSVLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger`` whose columns stay those of its first epoch over later ``fit`` calls of
+    the same run (the fine-tuning phase appends rows under the frozen phase's header)."""
+
+    def on_train_begin(self, logs=None):
+        keys = self.keys
+        super().on_train_begin(logs)
+        self.keys = keys
 
 
 class ProtocolEvaluation(keras.callbacks.Callback):
@@ -168,7 +210,7 @@ def build_network(config: TrainConfig):
             neck=m.neck,
             normalize=m.normalize,
             weights=m.weights,
-            freeze_backbone=m.freeze_backbone,
+            freeze_backbone=m.freeze_backbone or m.freeze_epochs is not None,
             last_stride=m.last_stride,
         )
     except ValueError as exc:
@@ -311,21 +353,43 @@ def build_train_dataset(config: TrainConfig, split: SplitRecords):
     return ds, steps
 
 
-def compile_model(config: TrainConfig, model, network, num_classes: int, steps_per_epoch: int):
-    """Compile ``model`` from the optimizer/schedule/loss sections; returns schedule callbacks."""
+def compile_model(
+    config: TrainConfig,
+    model,
+    network,
+    num_classes: int,
+    steps_per_epoch: int,
+    *,
+    learning_rate: float | None = None,
+    epochs: int | None = None,
+    loss=None,
+):
+    """Compile ``model`` from the optimizer/schedule/loss sections; returns schedule callbacks.
+
+    Args:
+        config, model, network, num_classes, steps_per_epoch: the run's config, the model
+            to compile, its embedding network, training identities, batches per epoch.
+        learning_rate: peak learning rate; default ``optimizer.learning_rate``.
+        epochs: epochs the schedule spans; default ``training.epochs`` (one phase of a
+            fine-tuning run spans its own epochs).
+        loss: the loss of ``model.kind: embedding``; default: a new one built from the
+            ``loss`` section. Re-compiling pass the compiled loss (``model.loss``), so that
+            a loss's own trained weights (ArcFace, proxies) are kept.
+    """
     from embedding_net.config.losses import build_loss
     from embedding_net.config.optimizers import build_optimizer, build_schedule
 
-    lr, callbacks = build_schedule(
-        config.schedule, config.optimizer.learning_rate, config.training.epochs, steps_per_epoch
-    )
+    peak = config.optimizer.learning_rate if learning_rate is None else learning_rate
+    span = config.training.epochs if epochs is None else epochs
+    lr, callbacks = build_schedule(config.schedule, peak, span, steps_per_epoch)
     optimizer = build_optimizer(config.optimizer, learning_rate=lr)
     kind = config.model.kind
     if kind == "embedding":
-        try:
-            loss = build_loss(config.loss, num_classes, network.embedding_dim, config.source)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        if loss is None:
+            try:
+                loss = build_loss(config.loss, num_classes, network.embedding_dim, config.source)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         model.compile(optimizer=optimizer, loss=loss)  # attaches ParametricLoss weights
     elif kind == "siamese":
         model.compile(optimizer=optimizer, metrics=["accuracy"])
@@ -392,15 +456,70 @@ def train(
     if config.training.mixed_precision != "float32":
         keras.config.set_dtype_policy(config.training.mixed_precision)
     try:
-        return _train(config, output)
+        return _train(config, output, resume=resume)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(config: TrainConfig, output: Path) -> TrainingResult:
+def _check_unfreeze_from(config: TrainConfig, network) -> None:
+    """Fail before training when ``model.unfreeze_from`` names no layer of the backbone."""
+    target = config.model.unfreeze_from
+    names = [layer.name for layer in network.backbone.layers]
+    where = f"{config.source or 'config'}: model.unfreeze_from"
+    if isinstance(target, str) and target not in names:
+        shown = ", ".join(names[:40]) + (", ..." if len(names) > 40 else "")
+        raise ConfigError(
+            f"{where}: {target!r} is not a layer of the backbone {config.model.backbone!r} "
+            f"(its layers: {shown})"
+        )
+    if isinstance(target, int) and target >= len(names):
+        raise ConfigError(
+            f"{where}: layer index {target} but the backbone {config.model.backbone!r} has "
+            f"{len(names)} layers"
+        )
+
+
+def _check_resume_schedule(config: TrainConfig, output: Path) -> None:
+    """Refuse to resume with another freeze/unfreeze schedule than the run's own: the
+    backups hold the optimizer state of the phase they were written in."""
+    import yaml
+
+    path = output / "config.yaml"
+    if not path.is_file():
+        return
+    saved = (yaml.safe_load(path.read_text()) or {}).get("model") or {}
+    for key in ("freeze_epochs", "unfreeze_from"):
+        before, now = saved.get(key), getattr(config.model, key)
+        if before != now:
+            raise ConfigError(
+                f"{config.source or 'config'}: model.{key}: resume with {now!r}, but the run in "
+                f"{output} was started with {before!r} (its backups hold the optimizer state "
+                "of that schedule): keep the value, or train afresh with --overwrite"
+            )
+
+
+def _backup_epoch(backup: Path) -> int:
+    """Epochs completed according to a ``BackupAndRestore`` folder (0 when it has none)."""
+    metadata = backup / "training_metadata.json"
+    if not metadata.is_file():
+        return 0
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
+def _restore_backup(model, backup: Path) -> None:
+    """Load weights and optimizer state of a ``BackupAndRestore`` folder (what the callback
+    does at the start of ``fit``) without training."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(backup / "latest.weights.h5")
+
+
+def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingResult:
     records, triplets = list_records(config.data)
     split = split_records(records, triplets, config.data, config.seed)
     num_classes = len(split.label_map)
+    if resume:
+        _check_resume_schedule(config, output)
     dump_config(config, output / "config.yaml")
     (output / "label_map.json").write_text(
         json.dumps({str(k): v for k, v in split.label_map.items()}, indent=1)
@@ -408,13 +527,15 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
     validation = build_validation_set(config, split)
     dataset, steps = build_train_dataset(config, split)
     model, network = build_model(config, num_classes)
-    schedule_callbacks = compile_model(config, model, network, num_classes, steps)
+    freeze_epochs = config.model.freeze_epochs
+    if freeze_epochs is not None:
+        _check_unfreeze_from(config, network)
 
     monitor, mode = _monitor(config)
     cb = config.callbacks
-    callbacks: list = []
-    if config.training.max_seconds is not None:  # first: a stop is seen by the evaluation
-        callbacks.append(TimeBudget(config.training.max_seconds))
+    time_budget = None
+    if config.training.max_seconds is not None:
+        time_budget = TimeBudget(config.training.max_seconds)
     evaluation = None
     if validation is not None:
         evaluation = ProtocolEvaluation(
@@ -425,52 +546,104 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
             batch_size=config.validation.batch_size,
             flip=config.validation.flip,
         )
-        callbacks.append(evaluation)
-    callbacks.extend(schedule_callbacks)
-    if cb.checkpoint_every_epoch:
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False)
-        )
+    # one instance each for the whole run: the best value, the CSV columns carry across phases
+    checkpoint = csv_logger = tensorboard = None
     if cb.save_best and monitor is not None:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                str(output / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
-            )
-        )
-    if cb.early_stopping_patience is not None and monitor is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode=mode, patience=cb.early_stopping_patience
-            )
+        checkpoint = keras.callbacks.ModelCheckpoint(
+            str(output / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
         )
     if cb.csv_log:
-        callbacks.append(keras.callbacks.CSVLogger(str(output / "history.csv"), append=True))
+        csv_logger = _RunCSVLogger(str(output / "history.csv"), append=True)
     if cb.tensorboard and importlib.util.find_spec("tensorboard") is None:
         logger.warning(
             "callbacks.tensorboard: the tensorboard package is not installed, no TensorBoard "
             "logs are written (pip install tensorboard); history.csv still records every epoch"
         )
     elif cb.tensorboard:
-        callbacks.append(
-            keras.callbacks.TensorBoard(
-                log_dir=str(output / "logs"), write_graph=False, profile_batch=0
-            )
+        tensorboard = keras.callbacks.TensorBoard(
+            log_dir=str(output / "logs"), write_graph=False, profile_batch=0
         )
 
+    def phase_callbacks(schedule_callbacks, backup: Path, early_stopping: bool) -> list:
+        callbacks = [c for c in (time_budget, evaluation) if c is not None]
+        # (the time budget first: a stop is seen by the evaluation)
+        callbacks.extend(schedule_callbacks)
+        callbacks.append(LearningRateLog())
+        if cb.checkpoint_every_epoch:
+            callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False))
+        if checkpoint is not None:
+            callbacks.append(checkpoint)
+        if early_stopping and cb.early_stopping_patience is not None and monitor is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=monitor, mode=mode, patience=cb.early_stopping_patience
+                )
+            )
+        callbacks.extend(c for c in (csv_logger, tensorboard) if c is not None)
+        return callbacks
+
+    def fit(first_epoch: int, end_epoch: int, callbacks: list):
+        return model.fit(
+            dataset,
+            epochs=end_epoch,
+            initial_epoch=first_epoch,
+            callbacks=callbacks,
+            verbose=config.training.verbose,
+            shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
+        )
+
+    backup = output / "backup"
+    histories = []
     start = time.monotonic()
-    history = model.fit(
-        dataset,
-        epochs=config.training.epochs,
-        callbacks=callbacks,
-        verbose=config.training.verbose,
-        shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
-    )
+    if freeze_epochs is None:
+        schedule_callbacks = compile_model(config, model, network, num_classes, steps)
+        histories.append(
+            fit(0, config.training.epochs, phase_callbacks(schedule_callbacks, backup, True))
+        )
+    else:
+        fine_tune_backup = backup / "fine_tune"
+        if _backup_epoch(fine_tune_backup) == 0:
+            # phase 1: the head learns, the backbone is frozen (BatchNorm in inference mode)
+            schedule_callbacks = compile_model(
+                config, model, network, num_classes, steps, epochs=freeze_epochs
+            )
+            if _backup_epoch(backup) >= freeze_epochs:  # resumed after the frozen phase
+                _restore_backup(model, backup)
+            else:
+                callbacks = phase_callbacks(schedule_callbacks, backup, False)
+                histories.append(fit(0, freeze_epochs, callbacks))
+        if time_budget is None or not time_budget.exhausted:
+            # phase 2: unfreeze, re-compile (Keras fixes the trainable set at compile time)
+            # with a fresh optimizer at the lower learning rate; the loss keeps its weights
+            loss = model.loss if model.compiled else None
+            network.unfreeze_backbone(config.model.unfreeze_from)
+            model._initial_epoch = None  # set by phase 1's BackupAndRestore when resuming
+            schedule_callbacks = compile_model(
+                config,
+                model,
+                network,
+                num_classes,
+                steps,
+                learning_rate=config.optimizer.learning_rate * config.optimizer.fine_tune_factor,
+                epochs=config.training.epochs - freeze_epochs,
+                loss=loss,
+            )
+            logger.info(
+                "epoch %d: backbone unfrozen%s, learning rate x %g",
+                freeze_epochs + 1,
+                ""
+                if config.model.unfreeze_from is None
+                else f" from layer {config.model.unfreeze_from!r}",
+                config.optimizer.fine_tune_factor,
+            )
+            callbacks = phase_callbacks(schedule_callbacks, fine_tune_backup, True)
+            histories.append(fit(freeze_epochs, config.training.epochs, callbacks))
     seconds = time.monotonic() - start
     model.save(output / "final.keras")
     best_path = output / "best.keras"
     if not best_path.exists():
         shutil.copyfile(output / "final.keras", best_path)
-    best = keras.saving.load_model(best_path)
+    best = keras.saving.load_model(best_path, compile=False)
     best_network = _embedding_network(best)
     save_network(best_network, output / "network.keras")
 
@@ -482,7 +655,11 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
             batch_size=config.validation.batch_size,
             flip=config.validation.flip,
         )
-    hist = {k: [float(x) for x in v] for k, v in history.history.items()}
+    hist: dict = {}
+    for history in histories:
+        for key, values in history.history.items():
+            hist.setdefault(key, []).extend(float(x) for x in values)
+    epochs_run = sum(len(history.epoch) for history in histories)
     best_epoch = None
     evaluated = (
         [(e, m[monitor[4:]]) for e, m in getattr(evaluation, "evaluated", []) if monitor[4:] in m]
@@ -499,7 +676,8 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
         "monitor": monitor,
         "metrics": metrics,
         "best_epoch": best_epoch,
-        "epochs_run": len(history.epoch),
+        "epochs_run": epochs_run,
+        "freeze_epochs": freeze_epochs,
         "fit_seconds": round(seconds, 1),
         "steps_per_epoch": steps,
         "num_train_images": len(split.train),
@@ -511,7 +689,7 @@ def _train(config: TrainConfig, output: Path) -> TrainingResult:
         output_dir=output,
         metrics=metrics,
         history=hist,
-        epochs_run=len(history.epoch),
+        epochs_run=epochs_run,
         seconds=seconds,
         best_model=best_path,
         network=output / "network.keras",

@@ -214,6 +214,40 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
     need(t.epochs >= 1, "training.epochs", f"must be >= 1, got {t.epochs}")
     need(t.verbose in (0, 1, 2), "training.verbose", "must be 0, 1 or 2")
     need(v.every >= 1, "validation.every", "must be >= 1")
+    need(
+        0 < o.fine_tune_factor <= 1,
+        "optimizer.fine_tune_factor",
+        f"must be in (0, 1], got {o.fine_tune_factor}",
+    )
+    if m.freeze_epochs is not None:
+        need(
+            1 <= m.freeze_epochs < t.epochs,
+            "model.freeze_epochs",
+            f"must be >= 1 and below training.epochs ({t.epochs}: the epochs after it "
+            f"fine-tune the unfrozen backbone), got {m.freeze_epochs}",
+        )
+        need(
+            not m.freeze_backbone,
+            "model.freeze_epochs",
+            "model.freeze_backbone: true keeps the backbone frozen for the whole run; "
+            "set one of the two",
+        )
+        need(
+            sc.min_learning_rate < o.learning_rate * o.fine_tune_factor,
+            "schedule.min_learning_rate",
+            "must be below the fine-tuning learning rate (optimizer.learning_rate x "
+            f"optimizer.fine_tune_factor = {o.learning_rate * o.fine_tune_factor:g})",
+        )
+    need(
+        m.unfreeze_from is None or m.freeze_epochs is not None,
+        "model.unfreeze_from",
+        "only applies with model.freeze_epochs (the epoch the backbone is unfrozen)",
+    )
+    need(
+        not isinstance(m.unfreeze_from, int) or m.unfreeze_from >= 0,
+        "model.unfreeze_from",
+        f"a layer index must be >= 0, got {m.unfreeze_from}",
+    )
     # combinations
     kind_samplers = {"embedding": ("pk", "random"), "siamese": ("pairs",), "triplet": ("triplets",)}
     need(

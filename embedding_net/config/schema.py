@@ -98,7 +98,17 @@ class ModelConfig:
         dropout: dropout before the embedding layer.
         neck: ``none``, ``batchnorm`` or ``bnneck``.
         normalize: L2-normalise the embeddings.
-        freeze_backbone: train only the head.
+        freeze_backbone: train only the head, for the whole run (see ``freeze_epochs`` for
+            a freeze-then-unfreeze schedule).
+        freeze_epochs: fine-tuning schedule: train the head with the backbone frozen
+            (BatchNorm in inference mode, moving statistics unchanged) for this many epochs,
+            then unfreeze the backbone (from ``unfreeze_from``) and train on until
+            ``training.epochs`` with the learning rate times ``optimizer.fine_tune_factor``;
+            ``1 <= freeze_epochs < training.epochs``. None: no schedule.
+        unfreeze_from: with ``freeze_epochs``: the backbone layer (name, or index into
+            ``backbone.layers``) from which layers become trainable; the layers below it
+            stay frozen. None unfreezes the whole backbone. The backbone's BatchNorm layers
+            stay frozen in either case (:meth:`~embedding_net.BaseNetwork.unfreeze_backbone`).
         last_stride: 2 (the backbone's own) or 1 (no last down-sampling: ResNet18/34/50, the
             strong re-id recipe's trick; the last feature map is twice as large).
         head: siamese head: ``distance`` (contrastive) or ``merge`` (seed 002's
@@ -118,6 +128,8 @@ class ModelConfig:
     neck: Literal["none", "batchnorm", "bnneck"] = "none"
     normalize: bool = True
     freeze_backbone: bool = False
+    freeze_epochs: int | None = None
+    unfreeze_from: int | str | None = None
     last_stride: Literal[1, 2] = 2
     head: Literal["distance", "merge"] = "distance"
     distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
@@ -213,6 +225,10 @@ class OptimizerConfig:
         rectify: RAdam-style variance rectification for ``adam`` / ``adamw``
             (:class:`~embedding_net.config.RectifiedAdam`; Liu et al. 2020).
         clipnorm: clip each gradient to this norm; None disables.
+        fine_tune_factor: with ``model.freeze_epochs``: the peak learning rate after the
+            backbone is unfrozen, as a fraction of ``learning_rate`` (in (0, 1]). A fresh
+            optimizer of the same kind starts there and ``schedule`` runs again over the
+            remaining epochs.
     """
 
     name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
@@ -225,6 +241,7 @@ class OptimizerConfig:
     epsilon: float = 1e-7
     rectify: bool = False
     clipnorm: float | None = None
+    fine_tune_factor: float = 0.1
 
 
 @dataclass
