@@ -8,8 +8,17 @@ weights across replicas before the loss runs. Keras divides each replica's loss 
 of replicas and the gradient of ``all_gather`` sums the upstream gradients over replicas, so
 the summed variable gradients equal the single-device gradients of the global-batch loss.
 
+Keras 3's own ``fit`` does not run under ``tf.distribute.MultiWorkerMirroredStrategy``
+(Keras 3.15 / TF 2.21: its first batch is reduced across workers before the model is built,
+and the step's scalar logs are reduced with ``axis=0``; keras-team/keras#20585).
+:func:`fit_distributed` is the supported way to train there: a training loop that runs the
+model's own ``train_step`` (loss, gradients, optimizer) under ``strategy.run`` on each
+replica's slice of every global batch, so the gathered loss above applies unchanged. It works
+under every ``tf.distribute`` strategy (and without one).
+
 Under the JAX backend with ``keras.distribution.DataParallel`` the train step is one program
-over the global (sharded) batch, so in-batch mining is global with no gathering.
+over the global (sharded) batch, so in-batch mining is global with no gathering: plain
+``fit`` is right there.
 
 Layers that use batch statistics (BatchNormalization) still see per-replica batches unless
 built with ``synchronized=True``.
@@ -17,7 +26,11 @@ built with ``synchronized=True``.
 
 from __future__ import annotations
 
+import logging
+
 import keras
+
+logger = logging.getLogger(__name__)
 
 
 def num_replicas_in_sync() -> int:
@@ -45,4 +58,162 @@ def gather_global_batch(*tensors):
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync <= 1:
         return tensors
-    return tuple(None if t is None else context.all_gather(t, axis=0) for t in tensors)
+    strategy = context.strategy
+    return tuple(
+        None if t is None else context.all_gather(_placed(t, strategy), axis=0) for t in tensors
+    )
+
+
+def _placed(tensor, strategy):
+    """``tensor`` with a device. ``all_gather`` sends each value to its own device, and under
+    ``MultiWorkerMirroredStrategy`` with one device per worker the replica function runs in
+    no device scope: its graph tensors have none ("destinations can not be empty")."""
+    import tensorflow as tf
+
+    devices = getattr(strategy.extended, "worker_devices", ())
+    if getattr(tensor, "device", "") or len(devices) != 1:
+        return tensor
+    with tf.device(devices[0]):
+        return tf.identity(tensor)
+
+
+def fit_distributed(
+    model,
+    dataset,
+    *,
+    epochs: int = 1,
+    steps_per_epoch: int | None = None,
+    callbacks=None,
+    verbose: int = 0,
+):
+    """Train ``model`` on global batches under its ``tf.distribute`` strategy, like ``fit``.
+
+    Use it where ``model.fit`` does not run: ``tf.distribute.MultiWorkerMirroredStrategy``
+    (every worker runs the same script with its own ``TF_CONFIG`` and the same dataset). Each
+    global batch is split between the replicas (``strategy.experimental_distribute_dataset``:
+    with several workers the dataset is auto-sharded, so give every worker the same
+    dataset of GLOBAL batches); each replica runs ``model.train_step`` (the model's compiled
+    loss, over the global batch for a :class:`~embedding_net.models.BaseNetwork` with
+    ``global_batch_loss=True``, and its optimizer, whose gradients are summed over replicas).
+
+    Args:
+        model: a Keras model built and compiled inside ``strategy.scope()`` (its strategy
+            is the one it was created under; outside any scope this is plain training).
+        dataset: ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)`` global
+            batches; use ``drop_remainder=True`` so every replica gets a slice of equal size.
+        epochs: passes over ``dataset`` (or of ``steps_per_epoch`` batches), ``>= 1``.
+        steps_per_epoch: batches per epoch; None: until ``dataset`` ends (required for a
+            repeated dataset). With it one iterator runs on over the epochs, as in ``fit``.
+        callbacks: Keras callbacks (their epoch and batch hooks run; ``model.stop_training``
+            is honoured). Under several workers, let only the chief write files.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+
+    Returns:
+        ``keras.callbacks.History`` of the epoch logs (``loss`` and compiled metrics, the
+        means over the epoch's global batches; the same on every worker).
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "fit_distributed needs the tensorflow backend (tf.distribute); on "
+            f"{keras.backend.backend()!r} use keras.distribution (DataParallel) and model.fit"
+        )
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(
+            f"dataset must be a tf.data.Dataset of global batches, got {type(dataset).__name__}"
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if steps_per_epoch is not None and (
+        isinstance(steps_per_epoch, bool)
+        or not isinstance(steps_per_epoch, int)
+        or steps_per_epoch < 1
+    ):
+        raise ValueError(
+            f"steps_per_epoch must be None or an integer >= 1, got {steps_per_epoch!r}"
+        )
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "model must be compiled (with an optimizer) before fit_distributed; build and "
+            "compile it inside strategy.scope()"
+        )
+    strategy = model.distribute_strategy
+    strays = [
+        v.path
+        for v in model.variables
+        if not strategy.extended.variable_created_in_scope(v.value)  # the tf.Variable
+    ]
+    if strays:
+        raise ValueError(
+            f"model variables were not created under the model's strategy "
+            f"({type(strategy).__name__}), e.g. {strays[:3]}: build and compile the model "
+            "inside strategy.scope()"
+        )
+
+    first = next(iter(dataset.take(1)), None)
+    if first is None:
+        raise ValueError("dataset yielded no batch: nothing to train on")
+    with strategy.scope():
+        # create the optimizer's (and compiled metrics') variables now, in cross-replica
+        # context, as fit does (Keras' own build step reduces the first batch across workers,
+        # which fails under MultiWorkerMirroredStrategy)
+        model._symbolic_build(data_batch=first)
+    distributed = strategy.experimental_distribute_dataset(dataset)
+
+    def replica_logs(data):
+        return model.train_step(data)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(data):
+        logs = strategy.run(replica_logs, args=(data,))
+        # each replica's metric results (over its own slices), averaged over all replicas
+        # as fit does; with the global-batch loss every replica reports the global loss
+        return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
+
+    callback_list = keras.callbacks.CallbackList(
+        callbacks,
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps_per_epoch,
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    iterator = iter(distributed) if steps_per_epoch is not None else None
+    logs = {}
+    for epoch in range(epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        batches = iter(distributed) if iterator is None else iterator
+        step = 0
+        while steps_per_epoch is None or step < steps_per_epoch:
+            try:
+                data = next(batches)
+            except StopIteration:
+                if iterator is not None:
+                    logger.warning(
+                        "fit_distributed: the dataset ran out after %d of %d steps of epoch %d",
+                        step,
+                        steps_per_epoch,
+                        epoch + 1,
+                    )
+                    model.stop_training = True
+                break
+            callback_list.on_train_batch_begin(step)
+            logs = {name: float(value) for name, value in train_step(data).items()}
+            callback_list.on_train_batch_end(step, logs)
+            step += 1
+            if model.stop_training:
+                break
+        if step == 0:  # the dataset ran out at the epoch's start: no epoch to record
+            break
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
+    return model.history

@@ -21,6 +21,7 @@ tf.config.set_logical_device_configuration(
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from embedding_net.distribute import fit_distributed  # noqa: E402
 from embedding_net.losses import get as get_loss  # noqa: E402
 from embedding_net.models import BaseNetwork  # noqa: E402
 
@@ -39,13 +40,17 @@ def build(global_batch_loss=True):
     )
 
 
-def one_step(strategy, weights, images, labels, loss_name, global_batch_loss=True):
+def one_step(strategy, weights, images, labels, loss_name, global_batch_loss=True, fit=None):
+    """One SGD step with ``net.fit`` (or ``fit(net, dataset)``) under ``strategy``."""
     with strategy.scope():
         net = build(global_batch_loss)
         net.set_weights(weights)
         net.compile(optimizer=keras.optimizers.SGD(0.1), loss=get_loss(loss_name))
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(len(labels))
-    history = net.fit(ds, epochs=1, verbose=0, shuffle=False)
+    if fit is None:
+        history = net.fit(ds, epochs=1, verbose=0, shuffle=False)
+    else:
+        history = fit(net, ds)
     return history.history["loss"][0], [w - w0 for w, w0 in zip(net.get_weights(), weights)]
 
 
@@ -66,7 +71,11 @@ def compare(loss_name):
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     dist_loss, dist_delta = one_step(mirrored, weights, images, labels, loss_name)
     local_loss, local_delta = one_step(mirrored, weights, images, labels, loss_name, False)
+    loop_loss, loop_delta = one_step(
+        mirrored, weights, images, labels, loss_name, fit=fit_distributed
+    )
     max_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single_delta, dist_delta))
+    loop_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single_delta, loop_delta))
     local_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single_delta, local_delta))
     scale = max(float(np.max(np.abs(a))) for a in single_delta)
     return {
@@ -75,6 +84,8 @@ def compare(loss_name):
         "single_loss": single_loss,
         "distributed_loss": dist_loss,
         "per_replica_loss": local_loss,
+        "fit_distributed_loss": loop_loss,
+        "fit_distributed_update_diff": loop_diff,
         "max_update_diff": max_diff,
         "per_replica_update_diff": local_diff,
         "update_scale": scale,

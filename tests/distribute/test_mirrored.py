@@ -35,5 +35,8 @@ def test_mirrored_two_replicas_equal_single_device(reports, loss):
     assert report["distributed_loss"] == pytest.approx(report["single_loss"], rel=1e-5)
     # one SGD step: the weight updates (the gradients) agree to float32 precision
     assert report["max_update_diff"] <= 1e-5 * max(report["update_scale"], 1e-3)
+    # the same with fit_distributed (the loop for MultiWorkerMirroredStrategy)
+    assert report["fit_distributed_loss"] == pytest.approx(report["single_loss"], rel=1e-5)
+    assert report["fit_distributed_update_diff"] <= 1e-5 * max(report["update_scale"], 1e-3)
     # and mining per replica (no gathering) would NOT agree: the test can fail
     assert report["per_replica_update_diff"] > 100 * report["max_update_diff"]
