@@ -26,6 +26,7 @@ import logging
 
 import keras
 
+from embedding_net.compiling import compile_from_config
 from embedding_net.losses._modern_common import float32
 
 _LOG = logging.getLogger(__name__)
@@ -276,7 +277,9 @@ class LossParametersMixin:
 
     Put it first: ``class Net(LossParametersMixin, keras.Model)``. It also overrides
     ``compile_from_config``, because Keras skips compiling a loaded model whose ``compile``
-    is overridden; with it, ``keras.saving.load_model`` restores the loss weights.
+    is overridden; with it, ``keras.saving.load_model`` restores the loss weights (a compile
+    config that cannot be deserialized, e.g. an unregistered optimizer, leaves the model
+    loaded but uncompiled, with a warning, as for ``BaseNetwork``).
     """
 
     def compile(self, *args, **kwargs):
@@ -286,7 +289,4 @@ class LossParametersMixin:
         super().compile(*args, **kwargs)
 
     def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if getattr(self, "optimizer", None) is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
+        compile_from_config(self, config)

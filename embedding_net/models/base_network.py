@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 
+from embedding_net.compiling import compile_from_config
 from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
 from embedding_net.layers import GeneralizedMeanPooling, ImagePreprocessing, L2Normalize
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES
 from embedding_net.models.backbones import build_backbone
-from embedding_net.models.compiling import compile_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ class BaseNetwork(keras.Model):
             loaded model always keeps its saved weights.
         freeze_backbone: make the backbone non-trainable (its BatchNorm layers then run in
             inference mode); see :meth:`unfreeze_backbone`.
+        frozen_backbone_layers: names of backbone layers to keep frozen while the rest of
+            the backbone trains (a layer inside a nested model is named by its path,
+            ``"submodel/layer"``): the partial freeze left by
+            ``unfreeze_backbone(from_layer)``, which ``get_config`` records so that a saved
+            model loads with the same trainable layers (and its optimizer state). ``None``:
+            no layer frozen apart from ``freeze_backbone``.
         preprocessing: override the preprocessing mode (one of ``PREPROCESSING_MODES``);
             default: the backbone family's mode, ``"scale"`` (x/255) for a custom model.
         last_stride: 1 removes the backbone's last down-sampling (ResNet50; the strong re-id
@@ -70,6 +77,7 @@ class BaseNetwork(keras.Model):
         normalize: bool = True,
         weights=None,
         freeze_backbone: bool = False,
+        frozen_backbone_layers: Sequence[str] | None = None,
         preprocessing: str | None = None,
         last_stride: int = 2,
         global_batch_loss: bool = True,
@@ -112,6 +120,13 @@ class BaseNetwork(keras.Model):
             )
         mode = preprocessing or family_mode
         backbone_model.trainable = not freeze_backbone
+        if frozen_backbone_layers is not None:
+            if freeze_backbone:
+                raise ValueError(
+                    "frozen_backbone_layers only applies with freeze_backbone=False (with "
+                    "freeze_backbone=True the whole backbone is frozen)"
+                )
+            _freeze_layers(backbone_model, frozen_backbone_layers)
 
         inputs = keras.Input(shape=input_shape, name="images")
         x = ImagePreprocessing(mode, name="preprocessing")(inputs)
@@ -195,7 +210,8 @@ class BaseNetwork(keras.Model):
         """Make the backbone trainable again, optionally only from layer ``from_layer``
         (index or name) upwards. BatchNorm layers of the backbone stay frozen (inference
         mode), the usual practice when fine-tuning on small batches. Re-``compile`` with a
-        lower learning rate afterwards."""
+        lower learning rate afterwards. ``save``/``load_model`` keep this partial freeze
+        (``get_config()["frozen_backbone_layers"]``)."""
         self.backbone.trainable = True
         layers = self.backbone.layers
         start = 0
@@ -275,6 +291,7 @@ class BaseNetwork(keras.Model):
             "normalize": self.normalize,
             "weights": self.weights_source,
             "freeze_backbone": not self.backbone.trainable,
+            "frozen_backbone_layers": _frozen_layer_paths(self.backbone),
             "preprocessing": self.preprocessing,
             "last_stride": self.last_stride,
             "global_batch_loss": self.global_batch_loss,
@@ -289,6 +306,42 @@ class BaseNetwork(keras.Model):
         # The saved file holds every weight: never re-download or re-read backbone weights.
         config["weights"] = None
         return cls(**config)
+
+
+def _frozen_layer_paths(backbone: keras.Model) -> list[str] | None:
+    """The frozen layers of a trainable backbone, as ``BaseNetwork(frozen_backbone_layers=)``
+    takes them: top-level layer names, ``"submodel/layer"`` paths inside a trainable nested
+    model. ``None`` when nothing is frozen or the whole backbone is (``freeze_backbone``)."""
+    if not backbone.trainable:
+        return None
+    return list(_frozen_paths(backbone, "")) or None
+
+
+def _frozen_paths(model: keras.Model, prefix: str):
+    for layer in model.layers:
+        path = prefix + layer.name
+        if not layer.trainable:
+            yield path
+        elif isinstance(layer, keras.Model):
+            yield from _frozen_paths(layer, path + "/")
+
+
+def _freeze_layers(backbone: keras.Model, paths) -> None:
+    """Set ``trainable = False`` on the backbone layers named by ``paths`` (see
+    :func:`_frozen_layer_paths`)."""
+    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
+        raise ValueError(f"frozen_backbone_layers must be a list of layer names, got {paths!r}")
+    for path in paths:
+        layer = backbone
+        for name in path.split("/"):
+            children = {child.name: child for child in getattr(layer, "layers", ())}
+            if not isinstance(layer, keras.Model) or name not in children:
+                raise ValueError(
+                    f"frozen_backbone_layers: {path!r} is not a layer of the backbone "
+                    f"{backbone.name!r}"
+                )
+            layer = children[name]
+        layer.trainable = False
 
 
 def _validate_input_shape(input_shape) -> tuple:

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from embedding_net.compiling import compile_from_config
 from embedding_net.layers import PAIR_DISTANCES, paired_distance
-from embedding_net.models.compiling import compile_from_config
 from embedding_net.models.inputs import check_tuple_inputs
 
 

@@ -9,29 +9,12 @@ import pytest
 from embedding_net.losses import (
     ArcFaceLoss,
     CenterLoss,
-    LossParametersMixin,
     MultiSimilarityLoss,
     ProxyAnchorLoss,
     attach_loss_parameters,
 )
 from tests.losses import modern_reference as ref
-
-
-@keras.saving.register_keras_serializable(package="embedding_net_tests")
-class TinyEmbedder(LossParametersMixin, keras.Model):
-    def __init__(self, dim=8, **kwargs):
-        super().__init__(**kwargs)
-        self.dim = dim
-        self.dense = keras.layers.Dense(dim)
-
-    def build(self, input_shape):
-        self.dense.build(input_shape)
-
-    def call(self, inputs):
-        return self.dense(inputs)
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim}
+from tests.losses.mixin_model import TinyEmbedder
 
 
 def _data(n=64):

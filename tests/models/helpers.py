@@ -34,3 +34,19 @@ def make_triplets(images, labels, seed=0):
     pos = [rng.choice(np.flatnonzero(labels == label)) for label in labels]
     neg = [rng.choice(np.flatnonzero(labels != label)) for label in labels]
     return images, images[pos], images[neg]
+
+
+def edit_saved_config(path, edit):
+    """Rewrite the ``config.json`` of a ``.keras`` file: ``edit(config)`` changes the dict in
+    place (to make a file as an older version, or another environment, would have written)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(entries["config.json"])
+    edit(config)
+    entries["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
