@@ -5,6 +5,7 @@ from embedding_net.models.backbones import (
     available_backbones,
     build_backbone,
     simple_cnn,
+    vgg_small,
 )
 from embedding_net.models.base_network import BaseNetwork
 from embedding_net.models.siamese import SiameseModel
@@ -19,4 +20,5 @@ __all__ = [
     "build_backbone",
     "simple_cnn",
     "triplet_margin_loss",
+    "vgg_small",
 ]

@@ -199,3 +199,19 @@ def test_resnet50_last_stride_one_doubles_the_feature_map(tmp_path):
     loaded = keras.saving.load_model(path)
     assert loaded.last_stride == 1
     np.testing.assert_allclose(loaded.encode(images), net.encode(images), atol=1e-5)
+
+
+def test_vgg_small_feature_map_grayscale_and_round_trip(tmp_path):
+    backbone, mode = build_backbone("vgg_small", (32, 48, 1))
+    assert mode == "scale" and backbone.output_shape == (None, 2, 3, 256)
+    convs = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 8  # two convolutions per block
+    net = BaseNetwork("vgg_small", embedding_dim=8, input_shape=(32, 32, 3))
+    images = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    path = os.fspath(tmp_path / "vgg.keras")
+    net.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, BaseNetwork) and loaded.get_config()["backbone"] == "vgg_small"
+    np.testing.assert_allclose(loaded.encode(images), net.encode(images), atol=1e-6)
+    with pytest.raises(ValueError, match="needs height and width >= 16"):
+        build_backbone("vgg_small", (8, 8, 3))
