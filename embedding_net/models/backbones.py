@@ -22,6 +22,7 @@ class BackboneSpec:
     preprocessing: str  # an ImagePreprocessing mode
     has_imagenet_weights: bool
     min_size: int  # smallest height/width the architecture accepts
+    any_channels: bool = False  # False: RGB input only (3 channels)
 
 
 def simple_cnn(
@@ -149,17 +150,16 @@ def _application(fn_name: str, **extra):
     return build
 
 
-def _simple_cnn_builder(input_shape, weights):
-    return simple_cnn(input_shape)
+def _from_scratch(fn):
+    def build(input_shape, weights):
+        return fn(input_shape)
 
-
-def _vgg_small_builder(input_shape, weights):
-    return vgg_small(input_shape)
+    return build
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "simple_cnn": BackboneSpec(_simple_cnn_builder, "scale", False, 16),
-    "vgg_small": BackboneSpec(_vgg_small_builder, "scale", False, 16),
+    "simple_cnn": BackboneSpec(_from_scratch(simple_cnn), "scale", False, 16, any_channels=True),
+    "vgg_small": BackboneSpec(_from_scratch(vgg_small), "scale", False, 16, any_channels=True),
     "resnet18": BackboneSpec(_resnet_basic_builder((2, 2, 2, 2), "resnet18"), "torch", False, 32),
     "resnet34": BackboneSpec(_resnet_basic_builder((3, 4, 6, 3), "resnet34"), "torch", False, 32),
     "mobilenet_v3_small": BackboneSpec(
@@ -269,11 +269,10 @@ def build_backbone(
             f"input_shape={tuple(input_shape)}: backbone {name!r} needs height and width "
             f">= {spec.min_size}"
         )
-    if spec.preprocessing in ("caffe", "torch") or name not in ("simple_cnn", "vgg_small"):
-        if input_shape[-1] != 3:
-            raise ValueError(
-                f"input_shape={tuple(input_shape)}: backbone {name!r} expects 3 channels (RGB)"
-            )
+    if not spec.any_channels and input_shape[-1] != 3:
+        raise ValueError(
+            f"input_shape={tuple(input_shape)}: backbone {name!r} expects 3 channels (RGB)"
+        )
     model = spec.build(input_shape, "imagenet" if weights == "imagenet" else None)
     if weights is not None and weights != "imagenet":
         model.load_weights(os.fspath(weights))

@@ -215,3 +215,9 @@ def test_vgg_small_feature_map_grayscale_and_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.encode(images), net.encode(images), atol=1e-6)
     with pytest.raises(ValueError, match="needs height and width >= 16"):
         build_backbone("vgg_small", (8, 8, 3))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+def test_rgb_only_backbones_reject_other_channel_counts(name):
+    with pytest.raises(ValueError, match=rf"backbone '{name}' expects 3 channels \(RGB\)"):
+        build_backbone(name, (32, 32, 1))
