@@ -33,6 +33,7 @@ fine-tuning phase only. ``resume=True`` continues in whichever phase the backups
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import logging
@@ -45,6 +46,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from embedding_net.callbacks import monitored
 from embedding_net.config.loader import ConfigError, dump_config
 from embedding_net.config.records import SplitRecords, list_records, split_records
 from embedding_net.config.schema import TrainConfig
@@ -125,14 +127,52 @@ class LearningRateLog(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
-class _RunCSVLogger(keras.callbacks.CSVLogger):
-    """``CSVLogger`` whose columns stay those of its first epoch over later ``fit`` calls of
-    the same run (the fine-tuning phase appends rows under the frozen phase's header)."""
+class _RunCSVLogger(keras.callbacks.Callback):
+    """Write one row per epoch to a CSV file whose columns are every key any epoch logged.
+
+    Keras' ``CSVLogger`` fixes its columns at the first epoch, so metrics that first appear
+    later (validation every few epochs, a fine-tuning phase) were dropped. This logger keeps
+    the run's rows (those already in the file when a run is resumed, too), and rewrites the
+    file (tens of rows) with the widened header when a new key appears; an epoch without a
+    key has an empty cell there."""
+
+    def __init__(self, filename):
+        super().__init__()
+        self.filename = Path(filename)
+        self.rows: list[dict] | None = None
+        self.columns: list[str] = []
 
     def on_train_begin(self, logs=None):
-        keys = self.keys
-        super().on_train_begin(logs)
-        self.keys = keys
+        if self.rows is not None:  # a later fit() of the same run (fine-tuning phase)
+            return
+        self.rows = []
+        if self.filename.is_file():  # resume: keep the epochs already recorded
+            with open(self.filename, newline="") as f:
+                reader = csv.DictReader(f)
+                self.rows = [dict(row) for row in reader]
+                self.columns = [k for k in reader.fieldnames or () if k != "epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            value = np.asarray(value)
+            row[key] = (
+                value.item() if value.ndim == 0 else "[" + ", ".join(map(str, value.ravel())) + "]"
+            )
+        self.rows.append(row)
+        new = sorted(k for k in row if k != "epoch" and k not in self.columns)
+        if new or not self.filename.is_file():
+            self.columns += new
+            self._write(self.rows, "w")
+        else:
+            self._write([row], "a")
+
+    def _write(self, rows, mode):
+        with open(self.filename, mode, newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch", *self.columns], restval="")
+            if mode == "w":
+                writer.writeheader()
+            writer.writerows(rows)
 
 
 class ProtocolEvaluation(keras.callbacks.Callback):
@@ -549,11 +589,11 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
     # one instance each for the whole run: the best value, the CSV columns carry across phases
     checkpoint = csv_logger = tensorboard = None
     if cb.save_best and monitor is not None:
-        checkpoint = keras.callbacks.ModelCheckpoint(
+        checkpoint = monitored.BestCheckpoint(
             str(output / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
         )
     if cb.csv_log:
-        csv_logger = _RunCSVLogger(str(output / "history.csv"), append=True)
+        csv_logger = _RunCSVLogger(output / "history.csv")
     if cb.tensorboard and importlib.util.find_spec("tensorboard") is None:
         logger.warning(
             "callbacks.tensorboard: the tensorboard package is not installed, no TensorBoard "
@@ -575,7 +615,7 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
             callbacks.append(checkpoint)
         if early_stopping and cb.early_stopping_patience is not None and monitor is not None:
             callbacks.append(
-                keras.callbacks.EarlyStopping(
+                monitored.EarlyStopping(
                     monitor=monitor, mode=mode, patience=cb.early_stopping_patience
                 )
             )

@@ -12,6 +12,7 @@ import math
 import keras
 from keras import ops
 
+from embedding_net.callbacks import monitored
 from embedding_net.config.schema import OptimizerConfig, ScheduleConfig
 
 
@@ -149,7 +150,7 @@ def build_schedule(config: ScheduleConfig, learning_rate: float, epochs: int, st
         mode = config.mode
         if mode == "auto":
             mode = "min" if "loss" in config.monitor else "max"
-        callback = keras.callbacks.ReduceLROnPlateau(
+        callback = monitored.ReduceLROnPlateau(
             monitor=config.monitor,
             factor=config.factor,
             patience=config.patience,

@@ -159,3 +159,39 @@ def test_model_last_stride_reaches_the_backbone():
     config = parse_config({"data": {"root": "x"}, "model": {"last_stride": 1}}, "x.yaml")
     with pytest.raises(ConfigError, match=r"x.yaml: model: last_stride=1 is supported for"):
         build_network(config)
+
+
+def test_history_csv_has_validation_columns_that_first_appear_after_epoch_one(tmp_path):
+    """Validation every 2 epochs: epoch 1 has no val_* keys, history.csv still gets their
+    columns (empty cells where an epoch was not evaluated), and a resumed run keeps the rows."""
+    import csv
+
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(
+        data,
+        tmp_path / "run",
+        training={"epochs": 3, "verbose": 0},
+        validation={"protocol": "classification", "every": 2},
+    )
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
+    result = train(parse_config(mapping))
+
+    def rows():
+        with open(tmp_path / "run" / "history.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    history = rows()
+    assert [r["epoch"] for r in history] == ["0", "1", "2"]
+    # evaluated after epoch 2 and after the last one (3), not after epoch 1
+    assert [r["val_knn_top1"] != "" for r in history] == [False, True, True]
+    assert [float(r["val_knn_top1"]) for r in history[1:]] == pytest.approx(
+        result.history["val_knn_top1"]
+    )
+    assert all(r["loss"] != "" and r["learning_rate"] != "" for r in history)
+
+    mapping["training"]["epochs"] = 4
+    train(parse_config(mapping), resume=True)
+    resumed = rows()
+    assert [r["epoch"] for r in resumed] == ["0", "1", "2", "3"]
+    assert resumed[:3] == history
+    assert resumed[3]["val_knn_top1"] != ""  # the last epoch is evaluated
