@@ -22,6 +22,7 @@ _EXPORTS = {
     "verification_metrics": "embedding_net.evaluation",
     "retrieval_metrics": "embedding_net.evaluation",
     "knn_accuracy": "embedding_net.evaluation",
+    "load_model": "embedding_net.saving",
 }
 
 _SUBPACKAGES = (

@@ -450,7 +450,8 @@ def _monitor(config: TrainConfig) -> tuple[str | None, str]:
 
 def save_network(network, path) -> None:
     """Save the embedding network alone, uncompiled: no optimizer, loss or loss weights, so
-    ``keras.saving.load_model(path)`` needs nothing but ``import embedding_net``."""
+    :func:`embedding_net.load_model` (or ``keras.saving.load_model`` once the library's
+    classes are imported) needs no custom objects."""
     clone = type(network).from_config(network.get_config())
     source = {v.path: v for v in network.weights}
     for variable in clone.weights:

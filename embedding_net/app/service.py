@@ -68,20 +68,12 @@ def load_network(model_path: str | os.PathLike):
         raise FileNotFoundError(f"model: {path} does not exist (expected a .keras file)")
     if path.suffix != ".keras":
         raise ValueError(f"model: {path} is not a .keras file (save the network with .save())")
-    import importlib
-    import importlib.util
 
     import keras
 
-    # register the library's serializable classes (models, losses, config-made optimizers)
-    for module in (
-        "embedding_net.models",
-        "embedding_net.losses",
-        "embedding_net.config.losses",
-        "embedding_net.config.optimizers",
-    ):
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+    from embedding_net.saving import register_all
+
+    register_all()  # the library's serializable classes (models, losses, layers, optimizers)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file

@@ -23,14 +23,9 @@ def load_model(path):
         raise UsageError(f"--model {path} does not exist")
     if path.suffix != ".keras":
         raise UsageError(f"--model {path}: expected a .keras file saved by Keras 3")
-    import keras
+    from embedding_net.saving import load_model as load
 
-    import embedding_net.config.losses  # noqa: F401  (registers WeightedLossSum)
-    import embedding_net.config.optimizers  # noqa: F401  (registers RectifiedAdam)
-    import embedding_net.losses  # noqa: F401
-    import embedding_net.models  # noqa: F401
-
-    return keras.saving.load_model(path)
+    return load(path)
 
 
 def embedding_network(model):

@@ -38,11 +38,10 @@ def run(args) -> int:
         raise UsageError(f"--model {args.model}: no such file")
     if args.output.exists() and not args.overwrite:
         raise UsageError(f"--output {args.output} exists; pass --overwrite to replace it")
-    import keras
-
     from embedding_net.export import export_network
+    from embedding_net.saving import load_model
 
-    network = keras.saving.load_model(args.model)
+    network = load_model(args.model)
     report = export_network(network, args.output, format=args.format, overwrite=args.overwrite)
     print(f"exported {args.model} -> {report['path']} ({report['format']})")
     print(
