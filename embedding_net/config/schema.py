@@ -200,13 +200,14 @@ class AugmentationConfig:
     Attributes:
         preset: None (no augmentation) or ``default``, ``reid``, ``faces``, ``signs``, ``flip``.
         randaugment: append Keras' RandAugment.
-        erasing_probability: random-erasing probability of the ``reid``/``default`` presets.
+        erasing_probability: random-erasing probability; None: the preset's own (0.5 for
+            ``reid`` and ``default``, 0 for the others), a number applies to any preset.
         pad: reflect padding before the random crop of the ``reid`` preset.
     """
 
     preset: Literal["default", "reid", "faces", "signs", "flip"] | None = None
     randaugment: bool = False
-    erasing_probability: float = 0.5
+    erasing_probability: float | None = None
     pad: int = 10
 
 

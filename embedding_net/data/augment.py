@@ -9,7 +9,8 @@ inside ``tf.data`` whatever the Keras backend). Presets:
 * ``"default"``: flip, translation, brightness/contrast jitter, random erasing.
 * ``"flip"``: horizontal flip only (the cheapest useful pipeline).
 
-``randaugment=True`` adds Keras' ``RandAugment`` (2 ops, magnitude 0.5).
+``randaugment=True`` adds Keras' ``RandAugment`` (2 ops, magnitude 0.5); a number for
+``erasing_probability`` adds random erasing to any preset.
 :class:`AlbumentationsAdapter` wraps an ``albumentations.Compose`` (extra ``aug``).
 """
 
@@ -118,7 +119,7 @@ def augmentation_pipeline(
     image_size: Sequence[int] | None = None,
     seed: int | None = None,
     randaugment: bool = False,
-    erasing_probability: float = 0.5,
+    erasing_probability: float | None = None,
     pad: int = 10,
 ) -> AugmentationPipeline:
     """Build an augmentation pipeline for uint8 image batches (run it in ``tf.data.Dataset.map``).
@@ -129,7 +130,10 @@ def augmentation_pipeline(
             (``"reid"``).
         seed: base seed; layer ``i`` gets ``seed + i``.
         randaugment: append ``keras.layers.RandAugment``.
-        erasing_probability: probability an image gets a random-erased rectangle (reid, default).
+        erasing_probability: probability an image gets a random-erased rectangle (2 to 33 % of
+            its area, random values; Zhong et al. 2020), after the preset's other layers.
+            None: the preset's own (0.5 for ``reid`` and ``default``, 0 for the others); a
+            number applies to any preset (e.g. occluded or vandalised traffic signs).
         pad: reflect padding (pixels) before the random crop of the reid preset.
 
     Returns:
@@ -137,6 +141,8 @@ def augmentation_pipeline(
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if erasing_probability is None:
+        erasing_probability = 0.5 if preset in ("reid", "default") else 0.0
     if not 0.0 <= erasing_probability <= 1.0:
         raise ValueError(f"erasing_probability must be in [0, 1], got {erasing_probability}")
     counter = iter(range(100))
@@ -159,12 +165,6 @@ def augmentation_pipeline(
         layers = [L.RandomFlip("horizontal", seed=s())]
         if pad:
             layers.append(L.RandomCrop(h, w, seed=s()))
-        if erasing_probability:
-            layers.append(
-                L.RandomErasing(
-                    factor=erasing_probability, scale=(0.02, 0.33), value_range=(0, 255), seed=s()
-                )
-            )
     elif preset == "faces":
         layers = [
             L.RandomFlip("horizontal", seed=s()),
@@ -195,10 +195,13 @@ def augmentation_pipeline(
             L.RandomBrightness(0.2, value_range=(0, 255), seed=s()),
             L.RandomContrast(0.2, value_range=(0, 255), seed=s()),
         ]
-        if erasing_probability:
-            layers.append(
-                L.RandomErasing(factor=erasing_probability, value_range=(0, 255), seed=s())
-            )
+    if erasing_probability:
+        # factor=(p, p): Keras draws each image's probability from U(factor), so a single
+        # float p would erase with probability p / 2 on average
+        p = float(erasing_probability)
+        layers.append(
+            L.RandomErasing(factor=(p, p), scale=(0.02, 0.33), value_range=(0, 255), seed=s())
+        )
     if randaugment:
         layers.append(L.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=s()))
     return AugmentationPipeline(layers, pad=used_pad, name=preset, seed=seed)

@@ -57,6 +57,27 @@ def test_preset_contents_and_errors():
         isinstance(layer, keras.layers.RandomErasing)
         for layer in Aug.augmentation_pipeline("reid", (8, 8)).layers
     )
+
+    # random erasing: the reid/default presets' own, any preset's on request
+    def erasing(pipe):
+        return [lay for lay in pipe.layers if isinstance(lay, keras.layers.RandomErasing)]
+
+    assert not erasing(signs) and not erasing(Aug.augmentation_pipeline("flip"))
+    assert len(erasing(Aug.augmentation_pipeline("default"))) == 1
+    assert not erasing(Aug.augmentation_pipeline("reid", (8, 8), erasing_probability=0.0))
+    occluded = Aug.augmentation_pipeline("signs", erasing_probability=1.0, seed=0)
+    assert isinstance(occluded.layers[-1], keras.layers.RandomErasing)
+    x = _images(8, 32, 32)
+    out = occluded(tf.constant(x)).numpy()
+    plain = Aug.augmentation_pipeline("signs", seed=0)(tf.constant(x)).numpy()
+    # same seeds for the layers before the erasing: the erased pixels are the only change
+    changed = (out != plain).any(axis=-1).mean(axis=(1, 2))
+    assert ((changed > 0.0) & (changed <= 0.5)).all(), changed
+    # the probability is the one asked for (Keras' factor=p alone would erase p / 2)
+    x = np.full((400, 16, 16, 3), 128, np.uint8)
+    half = Aug.augmentation_pipeline("flip", erasing_probability=0.5, seed=0)
+    erased = (half(tf.constant(x)).numpy() != 128).any(axis=(1, 2, 3)).mean()
+    assert 0.43 <= erased <= 0.57, erased
     with pytest.raises(ValueError, match="preset"):
         Aug.augmentation_pipeline("cats")
     with pytest.raises(ValueError, match="erasing_probability"):
