@@ -69,13 +69,10 @@ def load_network(model_path: str | os.PathLike):
     if path.suffix != ".keras":
         raise ValueError(f"model: {path} is not a .keras file (save the network with .save())")
 
-    import keras
+    from embedding_net.saving import load_model
 
-    from embedding_net.saving import register_all
-
-    register_all()  # the library's serializable classes (models, losses, layers, optimizers)
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file
         raise ValueError(f"model: cannot load {path} in Keras safe mode: {exc}") from exc
     # a SiameseModel / TripletModel wraps its embedding network as ``.network``
