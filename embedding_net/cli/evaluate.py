@@ -48,6 +48,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--gallery", help="reference folder (classification with --data)")
     parser.add_argument("--num-pairs", type=int, default=600, help="pairs drawn (verification)")
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    parser.add_argument(
+        "--rerank",
+        action="store_true",
+        help="reid: k-reciprocal re-ranking of the distances (Zhong et al. 2017)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="query/pair choice seed")
     parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
     parser.add_argument("--output", help="also write the metrics to this JSON file")
@@ -118,8 +123,18 @@ def run(args) -> int:
     network = embedding_network(load_model(args.model))
     size = image_size_of(network)
     validation = _from_config(args, size) if args.config else _from_folder(args, size)
-    metrics = evaluate_protocol(network, validation, batch_size=args.batch_size, flip=args.flip)
-    result = {"protocol": validation.protocol, "model": args.model, "flip": args.flip, **metrics}
+    if args.rerank and validation.protocol != "reid":
+        raise UsageError(f"--rerank applies to --protocol reid, not {validation.protocol}")
+    metrics = evaluate_protocol(
+        network, validation, batch_size=args.batch_size, flip=args.flip, rerank=args.rerank
+    )
+    result = {
+        "protocol": validation.protocol,
+        "model": args.model,
+        "flip": args.flip,
+        "rerank": args.rerank,
+        **metrics,
+    }
     text = json.dumps(result, indent=1)
     print(text)
     if output is not None:

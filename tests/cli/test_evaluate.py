@@ -52,6 +52,13 @@ def test_reid_and_verification_on_samples(tiny, shared_data, capsys):
     )
     assert code == 0 and 0.0 <= reid["mAP"] <= 1.0 and reid["rank1"] <= reid["rank5"]
     assert reid["num_queries"] == 64  # 32 identities x 2 cameras
+    code, reranked = _evaluate(
+        capsys,
+        "--model", model, "--protocol", "reid", "--data", str(cuhk), "--layout", "cuhk03",
+        "--rerank",
+    )  # fmt: skip
+    assert code == 0 and reranked["rerank"] is True and not reid["rerank"]
+    assert reranked["num_queries"] == 64 and 0.0 <= reranked["mAP"] <= 1.0
     lfw = shared_data("sample", "faces_lfw")
     code, ver = _evaluate(
         capsys,
@@ -73,3 +80,5 @@ def test_evaluate_usage_errors(tiny, tmp_path, capsys):
     assert metrics.read_text() == "{}"
     assert main([*args, "--output", str(metrics), "--overwrite"]) == 0
     assert "knn_top1" in json.loads(metrics.read_text())
+    assert main([*args, "--rerank"]) == 2
+    assert "--rerank applies to --protocol reid" in capsys.readouterr().err

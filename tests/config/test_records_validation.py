@@ -190,3 +190,52 @@ def test_empty_validation_set_is_an_error():
     vs = ValidationSet("classification", np.zeros((0, 2, 2, 3), np.uint8), np.zeros(0))
     with pytest.raises(ValueError, match="no readable held-out image"):
         evaluate_protocol(lambda x: x, vs)
+
+
+def _brute_force_reid(d, q_ids, g_ids, q_cams, g_cams):
+    """Rank-1 and mAP by sorting each query's row (same identity + same camera removed)."""
+    hits, aps = [], []
+    for row in range(len(q_ids)):
+        keep = ~((g_ids == q_ids[row]) & (g_cams == q_cams[row]))
+        order = np.argsort(d[row][keep], kind="stable")
+        match = (g_ids[keep] == q_ids[row])[order]
+        hits.append(match[0])
+        ranks = np.flatnonzero(match) + 1
+        aps.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
+    return np.mean(hits), np.mean(aps)
+
+
+def test_reid_protocol_with_reranking_matches_brute_force():
+    from scipy.spatial.distance import cdist
+
+    from embedding_net.evaluation import k_reciprocal_rerank
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(12), 6)
+    centres = rng.normal(size=(12, 8))
+    table = (centres[labels] + 0.9 * rng.normal(size=(72, 8))).astype(np.float32)
+    cams = np.tile([1, 2, 1, 2, 1, 2], 12)
+    query = np.arange(0, 72, 6)
+    gallery = np.setdiff1d(np.arange(72), query)
+    vs = ValidationSet(
+        "reid", _indexed_images(72), labels, cameras=cams, query=query, gallery=gallery
+    )
+    plain = evaluate_protocol(_embed_by_table(table), vs)
+    got = evaluate_protocol(_embed_by_table(table), vs, rerank=True)
+    q, g = table[query].astype(np.float64), table[gallery].astype(np.float64)
+    d = k_reciprocal_rerank(cdist(q, g), cdist(q, q), cdist(g, g))
+    rank1, m_ap = _brute_force_reid(d, labels[query], labels[gallery], cams[query], cams[gallery])
+    assert got["rank1"] == pytest.approx(rank1) and got["mAP"] == pytest.approx(m_ap, abs=1e-6)
+    assert got["mAP"] != pytest.approx(plain["mAP"])  # re-ranking changed the ranking
+    rank1, m_ap = _brute_force_reid(
+        cdist(q, g), labels[query], labels[gallery], cams[query], cams[gallery]
+    )
+    assert plain["rank1"] == pytest.approx(rank1) and plain["mAP"] == pytest.approx(m_ap)
+
+
+def test_reranking_is_refused_outside_reid():
+    vs = ValidationSet(
+        "classification", _indexed_images(4), np.arange(4), query=np.arange(2), gallery=[2, 3]
+    )
+    with pytest.raises(ValueError, match="re-ranking applies to the reid protocol"):
+        evaluate_protocol(lambda x: x, vs, rerank=True)
