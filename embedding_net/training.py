@@ -47,6 +47,7 @@ import keras
 import numpy as np
 
 from embedding_net.callbacks import monitored
+from embedding_net.callbacks.budget import TimeBudget
 from embedding_net.config.loader import ConfigError, dump_config
 from embedding_net.config.records import SplitRecords, list_records, split_records
 from embedding_net.config.schema import TrainConfig
@@ -89,31 +90,6 @@ class TrainingResult:
     seconds: float = 0.0
     best_model: Path | None = None
     network: Path | None = None
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stop training at the end of the epoch during which ``max_seconds`` have passed.
-
-    The clock starts at the first ``fit`` the callback is passed to and keeps running over
-    later ones (the phases of a fine-tuning run share one budget); ``exhausted`` tells
-    whether it stopped training.
-    """
-
-    def __init__(self, max_seconds: float):
-        super().__init__()
-        self.max_seconds = float(max_seconds)
-        self._start = None
-        self.exhausted = False
-
-    def on_train_begin(self, logs=None):
-        if self._start is None:
-            self._start = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.monotonic() - self._start >= self.max_seconds:
-            logger.info("time budget of %.0f s reached after epoch %d", self.max_seconds, epoch + 1)
-            self.exhausted = True
-            self.model.stop_training = True
 
 
 class LearningRateLog(keras.callbacks.Callback):
@@ -403,6 +379,7 @@ def compile_model(
     learning_rate: float | None = None,
     epochs: int | None = None,
     loss=None,
+    time_budget: TimeBudget | None = None,
 ):
     """Compile ``model`` from the optimizer/schedule/loss sections; returns schedule callbacks.
 
@@ -415,13 +392,17 @@ def compile_model(
         loss: the loss of ``model.kind: embedding``; default: a new one built from the
             ``loss`` section. Re-compiling pass the compiled loss (``model.loss``), so that
             a loss's own trained weights (ArcFace, proxies) are kept.
+        time_budget: the run's :class:`~embedding_net.callbacks.TimeBudget`; required by
+            ``schedule.span: time``.
     """
     from embedding_net.config.losses import build_loss
     from embedding_net.config.optimizers import build_optimizer, build_schedule
 
     peak = config.optimizer.learning_rate if learning_rate is None else learning_rate
     span = config.training.epochs if epochs is None else epochs
-    lr, callbacks = build_schedule(config.schedule, peak, span, steps_per_epoch)
+    lr, callbacks = build_schedule(
+        config.schedule, peak, span, steps_per_epoch, time_budget=time_budget
+    )
     optimizer = build_optimizer(config.optimizer, learning_rate=lr)
     kind = config.model.kind
     if kind == "embedding":
@@ -561,6 +542,12 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
     num_classes = len(split.label_map)
     if resume:
         _check_resume_schedule(config, output)
+        if config.schedule.span == "time":
+            raise ConfigError(
+                f"{config.source or 'config'}: schedule.span: 'time' cannot resume (its "
+                "learning rate follows the wall clock of the interrupted run): train afresh "
+                "with --overwrite, or use span: epochs"
+            )
     dump_config(config, output / "config.yaml")
     (output / "label_map.json").write_text(
         json.dumps({str(k): v for k, v in split.label_map.items()}, indent=1)
@@ -576,7 +563,9 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
     cb = config.callbacks
     time_budget = None
     if config.training.max_seconds is not None:
-        time_budget = TimeBudget(config.training.max_seconds)
+        time_budget = TimeBudget(
+            config.training.max_seconds, mid_epoch=config.schedule.span == "time"
+        )
     evaluation = None
     if validation is not None:
         evaluation = ProtocolEvaluation(
@@ -637,7 +626,9 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
     histories = []
     start = time.monotonic()
     if freeze_epochs is None:
-        schedule_callbacks = compile_model(config, model, network, num_classes, steps)
+        schedule_callbacks = compile_model(
+            config, model, network, num_classes, steps, time_budget=time_budget
+        )
         histories.append(
             fit(0, config.training.epochs, phase_callbacks(schedule_callbacks, backup, True))
         )
@@ -646,7 +637,13 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
         if _backup_epoch(fine_tune_backup) == 0:
             # phase 1: the head learns, the backbone is frozen (BatchNorm in inference mode)
             schedule_callbacks = compile_model(
-                config, model, network, num_classes, steps, epochs=freeze_epochs
+                config,
+                model,
+                network,
+                num_classes,
+                steps,
+                epochs=freeze_epochs,
+                time_budget=time_budget,
             )
             if _backup_epoch(backup) >= freeze_epochs:  # resumed after the frozen phase
                 _restore_backup(model, backup)
@@ -668,6 +665,7 @@ def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingR
                 learning_rate=config.optimizer.learning_rate * config.optimizer.fine_tune_factor,
                 epochs=config.training.epochs - freeze_epochs,
                 loss=loss,
+                time_budget=time_budget,
             )
             logger.info(
                 "epoch %d: backbone unfrozen%s, learning rate x %g",

@@ -211,6 +211,22 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
         "schedule.min_learning_rate",
         "must be below optimizer.learning_rate",
     )
+    if sc.span == "time":
+        need(
+            sc.name in ("cosine", "warmup_cosine"),
+            "schedule.span",
+            f"'time' applies to the cosine and warmup_cosine schedules, not {sc.name!r}",
+        )
+        need(
+            t.max_seconds is not None,
+            "schedule.span",
+            "'time' decays the learning rate over training.max_seconds: set it",
+        )
+    need(
+        t.max_seconds is None or t.max_seconds >= 0,
+        "training.max_seconds",
+        f"must be >= 0 or null, got {t.max_seconds}",
+    )
     need(t.epochs >= 1, "training.epochs", f"must be >= 1, got {t.epochs}")
     need(t.verbose in (0, 1, 2), "training.verbose", "must be 0, 1 or 2")
     need(v.every >= 1, "validation.every", "must be >= 1")

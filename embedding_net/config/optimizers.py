@@ -101,7 +101,13 @@ class RectifiedAdam(keras.optimizers.Adam):
         return config
 
 
-def build_schedule(config: ScheduleConfig, learning_rate: float, epochs: int, steps_per_epoch: int):
+def build_schedule(
+    config: ScheduleConfig,
+    learning_rate: float,
+    epochs: int,
+    steps_per_epoch: int,
+    time_budget=None,
+):
     """The learning rate (a float or a Keras schedule) plus the callbacks the schedule needs.
 
     Args:
@@ -109,11 +115,32 @@ def build_schedule(config: ScheduleConfig, learning_rate: float, epochs: int, st
         learning_rate: the optimizer's (peak) learning rate.
         epochs: training epochs.
         steps_per_epoch: batches per epoch (schedules count optimizer steps).
+        time_budget: the run's :class:`~embedding_net.callbacks.TimeBudget`, which
+            ``span: time`` decays over (a :class:`~embedding_net.callbacks.TimeCosineSchedule`
+            callback sets the rate before each batch).
 
     Returns:
         ``(learning_rate_or_schedule, callbacks)``.
     """
     total = max(1, epochs * steps_per_epoch)
+    if config.span == "time":
+        from embedding_net.callbacks.budget import TimeCosineSchedule
+
+        if config.name not in ("cosine", "warmup_cosine"):
+            raise ValueError(f"schedule.span 'time' needs a cosine schedule, not {config.name!r}")
+        if time_budget is None:
+            raise ValueError("schedule.span 'time' needs the run's TimeBudget (max_seconds)")
+        warmup = 0
+        if config.name == "warmup_cosine":
+            warmup = int(round(config.warmup_epochs * steps_per_epoch))
+        callback = TimeCosineSchedule(
+            time_budget,
+            peak=learning_rate,
+            min_learning_rate=config.min_learning_rate,
+            warmup_steps=warmup,
+            warmup_start=config.warmup_start,
+        )
+        return learning_rate, [callback]
     if config.name == "constant":
         return learning_rate, []
     if config.name == "cosine":

@@ -262,6 +262,12 @@ class ScheduleConfig:
         monitor: the log ReduceLROnPlateau watches (e.g. ``loss``, ``val_rank1``).
         mode: ``min`` or ``max`` for ``monitor``; ``auto`` guesses from its name.
         step_epochs: epochs between two ``step`` decays.
+        span: what the decay of ``cosine`` / ``warmup_cosine`` spans. ``epochs``:
+            ``training.epochs`` x the batches of an epoch. ``time``: the wall clock of
+            ``training.max_seconds`` (required): the learning rate reaches
+            ``min_learning_rate`` when the budget ends however fast the machine runs, and
+            training stops at the first batch past the budget (``training.epochs`` is then
+            an upper bound). The warmup still counts batches.
     """
 
     name: Literal[SCHEDULES] = "constant"  # type: ignore[valid-type]
@@ -273,6 +279,7 @@ class ScheduleConfig:
     monitor: str = "loss"
     mode: Literal["auto", "min", "max"] = "auto"
     step_epochs: int = 10
+    span: Literal["epochs", "time"] = "epochs"
 
 
 @dataclass

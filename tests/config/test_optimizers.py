@@ -113,3 +113,25 @@ def test_step_plateau_and_constant_schedules():
     assert lr == 0.1 and isinstance(callbacks[0], keras.callbacks.ReduceLROnPlateau)
     assert callbacks[0].monitor == "val_rank1" and callbacks[0].mode == "max"
     assert build_schedule(ScheduleConfig(), 0.1, 5, 3) == (0.1, [])
+
+
+def test_time_span_schedules_are_a_callback_on_the_budget():
+    from embedding_net.callbacks import TimeBudget, TimeCosineSchedule
+
+    budget = TimeBudget(60)
+    config = ScheduleConfig(
+        name="warmup_cosine", warmup_epochs=1.5, min_learning_rate=1e-4, span="time"
+    )
+    lr, callbacks = build_schedule(config, 1e-2, epochs=10, steps_per_epoch=4, time_budget=budget)
+    assert lr == 1e-2 and len(callbacks) == 1 and isinstance(callbacks[0], TimeCosineSchedule)
+    schedule = callbacks[0]
+    assert schedule.budget is budget and schedule.warmup_steps == 6
+    assert schedule.peak == 1e-2 and schedule.min_learning_rate == 1e-4
+    _, (plain,) = build_schedule(
+        ScheduleConfig(name="cosine", span="time", warmup_epochs=3), 0.1, 5, 3, time_budget=budget
+    )
+    assert plain.warmup_steps == 0  # warmup_epochs belongs to warmup_cosine only
+    with pytest.raises(ValueError, match="needs the run's TimeBudget"):
+        build_schedule(config, 1e-2, epochs=10, steps_per_epoch=4)
+    with pytest.raises(ValueError, match="needs a cosine schedule"):
+        build_schedule(ScheduleConfig(name="step", span="time"), 0.1, 5, 3, time_budget=budget)

@@ -195,3 +195,41 @@ def test_history_csv_has_validation_columns_that_first_appear_after_epoch_one(tm
     assert [r["epoch"] for r in resumed] == ["0", "1", "2", "3"]
     assert resumed[:3] == history
     assert resumed[3]["val_knn_top1"] != ""  # the last epoch is evaluated
+
+
+def test_time_span_schedule_ends_at_the_floor_and_cannot_resume(tmp_path):
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(
+        data,
+        tmp_path / "run",
+        training={"epochs": 10_000, "verbose": 0, "max_seconds": 6.0},
+        schedule={"name": "warmup_cosine", "span": "time", "warmup_epochs": 1,
+                  "min_learning_rate": 1.0e-4},
+        validation={"protocol": "classification", "every": 10_000},
+    )  # fmt: skip
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
+    result = train(parse_config(mapping))
+    assert 1 < result.epochs_run < 10_000  # the budget, not the epochs, ended training
+    rates = result.history["learning_rate"]
+    assert rates[0] == pytest.approx(0.01 * (0.1 + 0.9 * 1 / 2), rel=1e-5)  # warmup (2 steps)
+    assert max(rates) <= 0.01 + 1e-9 and rates[-1] < 0.1 * 0.01  # decayed to near the floor
+    assert np.all(np.diff(rates[1:]) <= 1e-9)  # monotone decay after the warmup
+    assert len(result.history["val_knn_top1"]) == 1  # the stopping epoch was evaluated
+    mapping["training"]["epochs"] = 20_000
+    with pytest.raises(ConfigError, match="schedule.span: 'time' cannot resume"):
+        train(parse_config(mapping), resume=True)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "training", "message"),
+    [
+        ({"name": "constant", "span": "time"}, {"max_seconds": 60}, "applies to the cosine"),
+        ({"name": "cosine", "span": "time"}, {"max_seconds": None}, "set it"),
+        ({"name": "cosine", "span": "minutes"}, {"max_seconds": 60}, "schedule.span"),
+        ({"name": "cosine"}, {"max_seconds": -1}, "training.max_seconds: must be >= 0"),
+    ],
+)
+def test_time_span_config_errors_name_the_key(tmp_path, schedule, training, message):
+    mapping = tiny_config_dict(tmp_path, tmp_path / "run", schedule=schedule, training=training)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(mapping, source="run.yaml")
