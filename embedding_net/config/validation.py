@@ -262,10 +262,10 @@ def _draw_pairs(records, num_pairs, rng):
 def _reranked(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     """k-reciprocal re-ranked euclidean distances of query / gallery embeddings."""
     from embedding_net.evaluation import k_reciprocal_rerank
+    from embedding_net.evaluation._inputs import DistanceChunks
 
     def dist(a, b):
-        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T
-        return np.sqrt(np.maximum(d2, 0.0))
+        return DistanceChunks(a, b).block(0, len(a))
 
     q = np.asarray(query, np.float64)
     g = np.asarray(gallery, np.float64)
