@@ -228,6 +228,7 @@ def build_network(config: TrainConfig):
             weights=m.weights,
             freeze_backbone=m.freeze_backbone or m.freeze_epochs is not None,
             last_stride=m.last_stride,
+            preprocessing=m.preprocessing,
         )
     except ValueError as exc:
         raise ConfigError(f"{config.source or 'config'}: model: {exc}") from None

@@ -111,6 +111,10 @@ class ModelConfig:
             stay frozen in either case (:meth:`~embedding_net.BaseNetwork.unfreeze_backbone`).
         last_stride: 2 (the backbone's own) or 1 (no last down-sampling: ResNet18/34/50, the
             strong re-id recipe's trick; the last feature map is twice as large).
+        preprocessing: override the backbone family's input preprocessing: ``none``,
+            ``scale`` (x / 255), ``tf``, ``torch``, ``caffe`` or ``standardize`` (per-image
+            zero mean, unit variance); None: the backbone's own (see
+            :class:`~embedding_net.layers.ImagePreprocessing`).
         head: siamese head: ``distance`` (contrastive) or ``merge`` (seed 002's
             ``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
         distance: pair distance of siamese/triplet models: ``euclidean``,
@@ -131,6 +135,9 @@ class ModelConfig:
     freeze_epochs: int | None = None
     unfreeze_from: int | str | None = None
     last_stride: Literal[1, 2] = 2
+    preprocessing: (
+        Literal["none", "scale", "tf", "torch", "caffe", "standardize"] | None  # type: ignore[valid-type]
+    ) = None
     head: Literal["distance", "merge"] = "distance"
     distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
     margin: float = 1.0

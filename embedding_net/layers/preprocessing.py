@@ -12,6 +12,8 @@ PREPROCESSING_MODES = {
     "tf": "x / 127.5 - 1 -> [-1, 1] (Inception, MobileNetV2)",
     "torch": "x / 255, then ImageNet mean/std normalisation per RGB channel",
     "caffe": "RGB -> BGR, then subtract the ImageNet BGR mean (ResNet50, VGG)",
+    "standardize": "per image: subtract its mean, divide by its standard deviation "
+    "(tf.image.per_image_standardization; evens out dark and low-contrast photos)",
 }
 
 _IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -24,11 +26,15 @@ class ImagePreprocessing(keras.layers.Layer):
     """Map raw pixel values in [0, 255] to what a backbone family expects.
 
     Args:
-        mode: one of ``"none"``, ``"scale"``, ``"tf"``, ``"torch"``, ``"caffe"``
-            (see ``PREPROCESSING_MODES``).
+        mode: one of ``"none"``, ``"scale"``, ``"tf"``, ``"torch"``, ``"caffe"``,
+            ``"standardize"`` (see ``PREPROCESSING_MODES``). ``"standardize"`` maps each
+            image to zero mean and unit variance over all its pixels and channels, the
+            standard deviation floored at ``1 / sqrt(pixels * channels)`` so that a constant
+            image becomes zeros (as ``tf.image.per_image_standardization``).
 
     Input: float or integer tensor ``(batch, height, width, 3)`` (``(..., 1)`` for
-    ``"none"``/``"scale"``/``"tf"``), values in [0, 255]. Output: float tensor, same shape.
+    ``"none"``/``"scale"``/``"tf"``/``"standardize"``), values in [0, 255]. Output: float
+    tensor, same shape.
     """
 
     def __init__(self, mode: str = "scale", **kwargs):
@@ -47,6 +53,12 @@ class ImagePreprocessing(keras.layers.Layer):
             return x / 255.0
         if self.mode == "tf":
             return x / 127.5 - 1.0
+        if self.mode == "standardize":
+            x = x / 255.0
+            mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+            std = ops.sqrt(ops.mean(ops.square(x - mean), axis=(1, 2, 3), keepdims=True))
+            count = ops.cast(ops.prod(ops.shape(x)[1:]), self.compute_dtype)
+            return (x - mean) / ops.maximum(std, ops.rsqrt(count))
         if self.mode == "torch":
             mean = ops.convert_to_tensor(_IMAGENET_MEAN_RGB, dtype=self.compute_dtype)
             std = ops.convert_to_tensor(_IMAGENET_STD_RGB, dtype=self.compute_dtype)

@@ -83,6 +83,7 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
         ("data: {root: x, image_size: 32}", "data.image_size", "a list"),
         ("data: {root: x}\nmodel: {kind: gan}", "model.kind", "one of"),
         ("data: {root: x}\nmodel: {last_stride: 3}", "model.last_stride", "one of"),
+        ("data: {root: x}\nmodel: {preprocessing: zscore}", "model.preprocessing", "one of"),
         ("data: {root: x}\nloss: {params: [1, 2]}", "loss.params", "a mapping"),
         ("data: [1, 2]", "data", "a mapping"),
     ],

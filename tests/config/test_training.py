@@ -1,12 +1,15 @@
 """train(): a tiny real fit, the files it writes, resume, and what it refuses to overwrite."""
 
+import dataclasses
 import json
+import typing
 
 import keras
 import numpy as np
 import pytest
 
 from embedding_net.config import ConfigError, parse_config
+from embedding_net.config.schema import ModelConfig
 from embedding_net.training import train
 from tests.config.tiny_run import tiny_config_dict, trained_run, write_class_folders
 
@@ -159,6 +162,24 @@ def test_model_last_stride_reaches_the_backbone():
     config = parse_config({"data": {"root": "x"}, "model": {"last_stride": 1}}, "x.yaml")
     with pytest.raises(ConfigError, match=r"x.yaml: model: last_stride=1 is supported for"):
         build_network(config)
+
+
+def test_model_preprocessing_reaches_the_network():
+    from embedding_net.layers.preprocessing import PREPROCESSING_MODES
+    from embedding_net.training import build_network
+
+    def network(**model):
+        config = parse_config({"data": {"root": "x", "image_size": [16, 16]}, "model": model})
+        return build_network(config)
+
+    assert network().get_layer("preprocessing").mode == "scale"  # simple_cnn's own
+    assert network(preprocessing="standardize").get_layer("preprocessing").mode == "standardize"
+    # the config accepts exactly the layer's modes
+    field = {f.name: f for f in dataclasses.fields(ModelConfig)}["preprocessing"]
+    hint = typing.get_type_hints(ModelConfig)["preprocessing"]
+    literal = next(a for a in typing.get_args(hint) if a is not type(None))
+    assert set(typing.get_args(literal)) == set(PREPROCESSING_MODES)
+    assert field.default is None
 
 
 def test_history_csv_has_validation_columns_that_first_appear_after_epoch_one(tmp_path):

@@ -104,6 +104,46 @@ def test_preprocessing_matches_keras_applications(mode, reference):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
+def test_standardize_preprocessing_matches_numpy_per_image():
+    rng = np.random.default_rng(0)
+    dark = rng.uniform(0, 40, (32, 32, 3))  # a dark, low-contrast photo
+    bright = rng.uniform(100, 255, (32, 32, 3))
+    x = np.stack([dark, bright]).astype("float32")
+    got = keras.ops.convert_to_numpy(ImagePreprocessing("standardize")(x))
+    scaled = x / 255.0
+    for image, out in zip(scaled, got):
+        expected = (image - image.mean()) / max(image.std(), 1 / np.sqrt(image.size))
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # each image alone has zero mean / unit variance, whatever its brightness
+    np.testing.assert_allclose(got.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(got.std(axis=(1, 2, 3)), 1.0, rtol=1e-4)
+    # brightness and contrast changes of one image give the same output
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ImagePreprocessing("standardize")(x[:1] * 0.5 + 20)),
+        got[:1],
+        atol=1e-4,
+    )
+
+
+def test_standardize_preprocessing_edge_cases():
+    layer = ImagePreprocessing("standardize")
+    constant = np.full((1, 4, 4, 3), 77, dtype=np.uint8)  # std 0: zeros, not NaN
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(constant)), 0.0)
+    gray = np.random.default_rng(1).integers(0, 256, (2, 4, 4, 1)).astype("float32")
+    out = keras.ops.convert_to_numpy(layer(gray))
+    assert out.shape == (2, 4, 4, 1)
+    np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1.0, rtol=1e-4)
+    assert keras.ops.convert_to_numpy(layer(gray[:0])).shape == (0, 4, 4, 1)
+    net = small_net(preprocessing="standardize")
+    images, _ = class_images(per_class=2)
+    emb = net.encode(images)
+    assert np.isfinite(emb).all()
+    # a uniformly darkened copy of the images embeds (almost) the same
+    np.testing.assert_allclose(net.encode(images.astype("float32") * 0.5), emb, atol=1e-4)
+    restored = BaseNetwork.from_config(net.get_config())
+    assert restored.get_config()["preprocessing"] == "standardize"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in available_backbones() if n != "simple_cnn"])
 def test_every_named_backbone_builds_and_encodes(name):
