@@ -128,7 +128,8 @@ def test_standardize_preprocessing_matches_numpy_per_image():
 def test_standardize_preprocessing_edge_cases():
     layer = ImagePreprocessing("standardize")
     constant = np.full((1, 4, 4, 3), 77, dtype=np.uint8)  # std 0: zeros, not NaN
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(constant)), 0.0)
+    # (zero up to the rounding of the mean, which differs between backends)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(constant)), 0.0, atol=1e-6)
     gray = np.random.default_rng(1).integers(0, 256, (2, 4, 4, 1)).astype("float32")
     out = keras.ops.convert_to_numpy(layer(gray))
     assert out.shape == (2, 4, 4, 1)
