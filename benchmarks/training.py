@@ -51,12 +51,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# name -> (backbone, height, width, batch): the cases of issue #9
+# name -> (backbone, height, width, batch[, backbone options]): the cases of issue #9, then
+# the from-scratch backbones of the examples' 15-minute CPU configs (simple_cnn and the
+# half-width ResNet18, model.width: 0.5)
 CASES = {
     "resnet18": ("resnet18", 128, 64, 64),
     "mobilenet_v3_small": ("mobilenet_v3_small", 256, 128, 64),
     "resnet50_b64": ("resnet50", 256, 128, 64),
     "resnet50_b128": ("resnet50", 256, 128, 128),
+    "simple_cnn": ("simple_cnn", 128, 64, 64),
+    "resnet18_w05": ("resnet18", 128, 64, 64, {"width": 0.5}),
+    "resnet18_w05_ls1": ("resnet18", 128, 64, 64, {"width": 0.5, "last_stride": 1}),
+    "simple_cnn_64": ("simple_cnn", 64, 64, 64),
+    "resnet18_w05_64": ("resnet18", 64, 64, 64, {"width": 0.5}),
 }
 VARIANTS = ("ours", "plain", "plain_ce", "ours_plainloss", "plain_ourloss")
 EMBEDDING_DIM = 128
@@ -81,7 +88,7 @@ def plain_batch_hard(y_true, y_pred, margin=MARGIN):
     return ops.maximum(hardest_positive - hardest_negative + margin, 0.0)
 
 
-def build_variant(variant, backbone, height, width, batch, jit=False):
+def build_variant(variant, backbone, height, width, batch, jit=False, options=None):
     import keras
 
     from embedding_net.losses import BatchHardTripletLoss
@@ -89,9 +96,9 @@ def build_variant(variant, backbone, height, width, batch, jit=False):
 
     shape = (height, width, 3)
     if variant.startswith("ours"):
-        model = BaseNetwork(backbone, embedding_dim=EMBEDDING_DIM, input_shape=shape)
+        model = BaseNetwork(backbone, embedding_dim=EMBEDDING_DIM, input_shape=shape, **options)
     else:
-        features, mode = build_backbone(backbone, shape)
+        features, mode = build_backbone(backbone, shape, **options)
         inputs = keras.Input(shape)
         x = inputs
         if variant != "plain_ce" and mode != "none":
@@ -117,7 +124,17 @@ def build_variant(variant, backbone, height, width, batch, jit=False):
 
 
 def keras_case(
-    backbone, height, width, batch, variants, steps, warmup, rounds, jit=False, torch_python=None
+    backbone,
+    height,
+    width,
+    batch,
+    variants,
+    steps,
+    warmup,
+    rounds,
+    jit=False,
+    torch_python=None,
+    options=None,
 ):
     """Interleaved timing of ``variants`` in this process (plus the PyTorch loop in a child
     process when ``torch_python`` is given); returns the per-variant rows."""
@@ -139,7 +156,9 @@ def keras_case(
     plain_loss = np.asarray(plain_batch_hard(labels, embeddings))
     loss_diff = float(np.max(np.abs(ours_loss - plain_loss)))
 
-    models = {v: build_variant(v, backbone, height, width, batch, jit) for v in variants}
+    models = {
+        v: build_variant(v, backbone, height, width, batch, jit, options or {}) for v in variants
+    }
     params = {v: int(m.count_params()) for v, m in models.items()}
     for model in models.values():
         for _ in range(warmup):
@@ -323,7 +342,8 @@ def write_table(path, results):
         load_text = "" if load[0] is None else f"{load[0]:.1f} / {load[1]:.1f}"
         framework = case.get("framework", "keras-tensorflow")
         framework += ", XLA" if case.get("xla") else ""
-        where = f"| {case['backbone']} | {case['input']} | {case['batch']} |"
+        options = "".join(f", {k} {v}" for k, v in case.get("options", {}).items())
+        where = f"| {case['backbone']}{options} | {case['input']} | {case['batch']} |"
         if "error" in case:
             lines.append(f"{where} {framework} | - | error: {case['error']} | | | {load_text} |")
             continue
@@ -374,6 +394,7 @@ def main(argv=None):
     )
     parser.add_argument("--_worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--_torch", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--_options", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     variants = tuple(v for v in args.variants.split(",") if v)
@@ -391,6 +412,7 @@ def main(argv=None):
             args.rounds,
             jit=args.jit,
             torch_python=args._torch,
+            options=json.loads(args._options),
         )
         print(json.dumps(result))
         return 0
@@ -407,12 +429,14 @@ def main(argv=None):
     setting += "-xla" if jit and args.backend == "tensorflow" else ""
     cases = []
     for name in names:
-        backbone, h, w, b = CASES[name]
+        backbone, h, w, b, *rest = CASES[name]
+        options = rest[0] if rest else {}
         case = {
             "case": name + setting,
             "framework": f"keras-{args.backend}",
             "xla": jit,
             "backbone": backbone,
+            "options": options,
             "input": f"{h}x{w}",
             "batch": b,
             "steps": args.steps,
@@ -424,8 +448,8 @@ def main(argv=None):
         worker = [__file__, "--variants", ",".join(variants), "--steps", str(args.steps)]
         worker += ["--rounds", str(args.rounds), "--warmup", str(args.warmup)]
         worker += ["--jit"] if jit else []
-        worker += ["--_worker", backbone, str(h), str(w), str(b)]
-        if args.torch_python and backbone == "resnet18":
+        worker += ["--_worker", backbone, str(h), str(w), str(b), "--_options", json.dumps(options)]
+        if args.torch_python and name == "resnet18":
             worker += ["--_torch", args.torch_python]
         start = time.perf_counter()
         case.update(run_subprocess(worker, args.backend))

@@ -228,6 +228,7 @@ def build_network(config: TrainConfig):
             weights=m.weights,
             freeze_backbone=m.freeze_backbone or m.freeze_epochs is not None,
             last_stride=m.last_stride,
+            width=m.width,
             preprocessing=m.preprocessing,
         )
     except ValueError as exc:

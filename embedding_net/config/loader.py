@@ -8,6 +8,7 @@ whose message names the file and the dotted key at fault, e.g.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -188,6 +189,7 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
     need(m.embedding_dim >= 1, "model.embedding_dim", "must be >= 1")
     need(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
     need(m.margin > 0, "model.margin", f"must be > 0, got {m.margin}")
+    need(math.isfinite(m.width) and m.width > 0, "model.width", f"must be > 0, got {m.width}")
     need(s.P >= 2 or s.kind != "pk", "sampler.P", f"must be >= 2 for P x K batches, got {s.P}")
     need(s.K >= 1, "sampler.K", f"must be >= 1, got {s.K}")
     need(s.batch_size >= 1, "sampler.batch_size", f"must be >= 1, got {s.batch_size}")

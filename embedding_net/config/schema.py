@@ -111,6 +111,9 @@ class ModelConfig:
             stay frozen in either case (:meth:`~embedding_net.BaseNetwork.unfreeze_backbone`).
         last_stride: 2 (the backbone's own) or 1 (no last down-sampling: ResNet18/34/50, the
             strong re-id recipe's trick; the last feature map is twice as large).
+        width: width multiplier of the from-scratch backbones (``simple_cnn``,
+            ``vgg_small``, ``resnet18``, ``resnet34``): ``round(filters * width)`` filters
+            per convolution (0.5: half the channels, about a quarter of the multiply-adds).
         preprocessing: override the backbone family's input preprocessing: ``none``,
             ``scale`` (x / 255), ``tf``, ``torch``, ``caffe`` or ``standardize`` (per-image
             zero mean, unit variance); None: the backbone's own (see
@@ -135,6 +138,7 @@ class ModelConfig:
     freeze_epochs: int | None = None
     unfreeze_from: int | str | None = None
     last_stride: Literal[1, 2] = 2
+    width: float = 1.0
     preprocessing: (
         Literal["none", "scale", "tf", "torch", "caffe", "standardize"] | None  # type: ignore[valid-type]
     ) = None

@@ -7,6 +7,7 @@ A backbone is a plain ``keras.Model`` mapping images to a feature map ``(batch, 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,11 +24,21 @@ class BackboneSpec:
     has_imagenet_weights: bool
     min_size: int  # smallest height/width the architecture accepts
     any_channels: bool = False  # False: RGB input only (3 channels)
+    scalable_width: bool = False  # True: build(..., width=w) scales every layer's filters
+
+
+SMALL_FILTERS = (32, 64, 128, 256)  # simple_cnn and vgg_small
+RESNET_FILTERS = (64, 128, 256, 512)  # ResNet18/34 (torchvision's widths)
+
+
+def scale_filters(filters, width: float) -> tuple[int, ...]:
+    """``filters`` times a width multiplier (MobileNet's alpha), rounded, at least 8 each."""
+    return tuple(max(8, int(round(f * width))) for f in filters)
 
 
 def simple_cnn(
     input_shape=(128, 64, 3),
-    filters=(32, 64, 128, 256),
+    filters=SMALL_FILTERS,
     block_dropout: float = 0.0,
     name: str = "simple_cnn",
 ) -> keras.Model:
@@ -55,7 +66,7 @@ def simple_cnn(
 
 def vgg_small(
     input_shape=(32, 32, 3),
-    filters=(32, 64, 128, 256),
+    filters=SMALL_FILTERS,
     name: str = "vgg_small",
 ) -> keras.Model:
     """A small VGG-style network for small images (32x32 to 128x64): four blocks of
@@ -89,7 +100,7 @@ def vgg_small(
 def resnet_basic(
     input_shape=(128, 64, 3),
     blocks=(2, 2, 2, 2),
-    filters=(64, 128, 256, 512),
+    filters=RESNET_FILTERS,
     last_stride: int = 2,
     name: str = "resnet18",
 ) -> keras.Model:
@@ -136,8 +147,9 @@ def resnet_basic(
 
 
 def _resnet_basic_builder(blocks, name):
-    def build(input_shape, weights, last_stride=2):
-        return resnet_basic(input_shape, blocks=blocks, last_stride=last_stride, name=name)
+    def build(input_shape, weights, width=1.0):
+        filters = scale_filters(RESNET_FILTERS, width)
+        return resnet_basic(input_shape, blocks=blocks, filters=filters, name=name)
 
     return build
 
@@ -151,17 +163,25 @@ def _application(fn_name: str, **extra):
 
 
 def _from_scratch(fn):
-    def build(input_shape, weights):
-        return fn(input_shape)
+    def build(input_shape, weights, width=1.0):
+        return fn(input_shape, filters=scale_filters(SMALL_FILTERS, width))
 
     return build
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "simple_cnn": BackboneSpec(_from_scratch(simple_cnn), "scale", False, 16, any_channels=True),
-    "vgg_small": BackboneSpec(_from_scratch(vgg_small), "scale", False, 16, any_channels=True),
-    "resnet18": BackboneSpec(_resnet_basic_builder((2, 2, 2, 2), "resnet18"), "torch", False, 32),
-    "resnet34": BackboneSpec(_resnet_basic_builder((3, 4, 6, 3), "resnet34"), "torch", False, 32),
+    "simple_cnn": BackboneSpec(
+        _from_scratch(simple_cnn), "scale", False, 16, any_channels=True, scalable_width=True
+    ),
+    "vgg_small": BackboneSpec(
+        _from_scratch(vgg_small), "scale", False, 16, any_channels=True, scalable_width=True
+    ),
+    "resnet18": BackboneSpec(
+        _resnet_basic_builder((2, 2, 2, 2), "resnet18"), "torch", False, 32, scalable_width=True
+    ),
+    "resnet34": BackboneSpec(
+        _resnet_basic_builder((3, 4, 6, 3), "resnet34"), "torch", False, 32, scalable_width=True
+    ),
     "mobilenet_v3_small": BackboneSpec(
         _application("MobileNetV3Small", include_preprocessing=True), "none", True, 32
     ),
@@ -236,7 +256,7 @@ def with_last_stride_one(model: keras.Model, layer_names) -> keras.Model:
 
 
 def build_backbone(
-    name: str, input_shape, weights=None, last_stride: int = 2
+    name: str, input_shape, weights=None, last_stride: int = 2, width: float = 1.0
 ) -> tuple[keras.Model, str]:
     """Build a named backbone without its classification top.
 
@@ -245,7 +265,11 @@ def build_backbone(
         input_shape: ``(height, width, channels)``.
         weights: None (random init), "imagenet" (downloaded by Keras; needs internet) or a
             local weights file for this backbone (loaded with ``load_weights``).
-        last_stride: 2 (the architecture's own) or 1 (no last down-sampling; ResNet50 only).
+        last_stride: 2 (the architecture's own) or 1 (no last down-sampling; ResNet18/34/50).
+        width: width multiplier of the from-scratch families (simple_cnn, vgg_small,
+            resnet18, resnet34): every convolution gets ``round(filters * width)`` filters
+            (at least 8). 0.5 halves the channels and costs about a quarter of the
+            multiply-adds. Must stay 1.0 for the keras.applications backbones.
 
     Returns:
         ``(backbone, preprocessing_mode)``.
@@ -263,8 +287,20 @@ def build_backbone(
         raise ValueError(
             f"last_stride=1 is supported for {sorted(LAST_STRIDE_LAYERS)}, not {name!r}"
         )
-    height, width = input_shape[0], input_shape[1]
-    if height is not None and width is not None and min(height, width) < spec.min_size:
+    if (
+        isinstance(width, bool)
+        or not isinstance(width, (int, float))
+        or not (math.isfinite(width) and width > 0)
+    ):
+        raise ValueError(f"width must be a finite number > 0, got {width!r}")
+    if width != 1.0 and not spec.scalable_width:
+        scalable = sorted(n for n, s in BACKBONES.items() if s.scalable_width)
+        raise ValueError(
+            f"width={width!r}: the width multiplier applies to {scalable}, not {name!r} "
+            "(its architecture is fixed by its weights); use width=1.0"
+        )
+    rows, cols = input_shape[0], input_shape[1]
+    if rows is not None and cols is not None and min(rows, cols) < spec.min_size:
         raise ValueError(
             f"input_shape={tuple(input_shape)}: backbone {name!r} needs height and width "
             f">= {spec.min_size}"
@@ -273,7 +309,11 @@ def build_backbone(
         raise ValueError(
             f"input_shape={tuple(input_shape)}: backbone {name!r} expects 3 channels (RGB)"
         )
-    model = spec.build(input_shape, "imagenet" if weights == "imagenet" else None)
+    source = "imagenet" if weights == "imagenet" else None
+    if spec.scalable_width:
+        model = spec.build(input_shape, source, width=float(width))
+    else:
+        model = spec.build(input_shape, source)
     if weights is not None and weights != "imagenet":
         model.load_weights(os.fspath(weights))
     if last_stride == 1:

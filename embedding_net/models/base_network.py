@@ -59,8 +59,11 @@ class BaseNetwork(keras.Model):
             no layer frozen apart from ``freeze_backbone``.
         preprocessing: override the preprocessing mode (one of ``PREPROCESSING_MODES``);
             default: the backbone family's mode, ``"scale"`` (x/255) for a custom model.
-        last_stride: 1 removes the backbone's last down-sampling (ResNet50; the strong re-id
-            baseline's trick), 2 keeps it.
+        last_stride: 1 removes the backbone's last down-sampling (ResNet18/34/50; the strong
+            re-id baseline's trick), 2 keeps it.
+        width: width multiplier of a from-scratch backbone given by name (simple_cnn,
+            vgg_small, resnet18, resnet34): ``round(filters * width)`` filters per
+            convolution; 0.5 costs about a quarter of the multiply-adds.
         global_batch_loss: under a ``tf.distribute`` strategy, all-gather labels and
             embeddings across replicas before the loss (mining over the global batch).
         name: model name.
@@ -80,6 +83,7 @@ class BaseNetwork(keras.Model):
         frozen_backbone_layers: Sequence[str] | None = None,
         preprocessing: str | None = None,
         last_stride: int = 2,
+        width: float = 1.0,
         global_batch_loss: bool = True,
         name: str = "base_network",
         **kwargs,
@@ -102,7 +106,7 @@ class BaseNetwork(keras.Model):
 
         if isinstance(backbone, str):
             backbone_model, family_mode = build_backbone(
-                backbone, input_shape, weights, last_stride=last_stride
+                backbone, input_shape, weights, last_stride=last_stride, width=width
             )
             backbone_name = backbone
         elif isinstance(backbone, keras.Model):
@@ -113,6 +117,8 @@ class BaseNetwork(keras.Model):
                 )
             if last_stride != 2:
                 raise ValueError("last_stride only applies to a backbone given by name")
+            if width != 1.0:
+                raise ValueError("width only applies to a backbone given by name")
             backbone_model, family_mode, backbone_name = backbone, "scale", None
         else:
             raise ValueError(
@@ -169,6 +175,7 @@ class BaseNetwork(keras.Model):
         )
         self.preprocessing = preprocessing
         self.last_stride = int(last_stride)
+        self.width = float(width)
         self.global_batch_loss = bool(global_batch_loss)
         self._requested_embedding_dim = embedding_dim
 
@@ -294,6 +301,7 @@ class BaseNetwork(keras.Model):
             "frozen_backbone_layers": _frozen_layer_paths(self.backbone),
             "preprocessing": self.preprocessing,
             "last_stride": self.last_stride,
+            "width": self.width,
             "global_batch_loss": self.global_batch_loss,
             "name": self.name,
         }

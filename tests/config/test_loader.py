@@ -84,6 +84,7 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
         ("data: {root: x}\nmodel: {kind: gan}", "model.kind", "one of"),
         ("data: {root: x}\nmodel: {last_stride: 3}", "model.last_stride", "one of"),
         ("data: {root: x}\nmodel: {preprocessing: zscore}", "model.preprocessing", "one of"),
+        ("data: {root: x}\nmodel: {width: half}", "model.width", "a number"),
         ("data: {root: x}\nloss: {params: [1, 2]}", "loss.params", "a mapping"),
         ("data: [1, 2]", "data", "a mapping"),
     ],
@@ -115,6 +116,9 @@ def test_wrong_type_names_key_and_file(tmp_path, text, key, expected):
             "validation.protocol",
         ),
         ({"data": {"root": "x"}, "sampler": {"P": 1}}, "sampler.P"),
+        ({"data": {"root": "x"}, "model": {"width": 0}}, "model.width"),
+        ({"data": {"root": "x"}, "model": {"width": -0.5}}, "model.width"),
+        ({"data": {"root": "x"}, "model": {"width": float("nan")}}, "model.width"),
         ({"data": {"root": "x"}, "training": {"epochs": 0}}, "training.epochs"),
     ],
 )

@@ -163,6 +163,31 @@ def test_model_last_stride_reaches_the_backbone():
         build_network(config)
 
 
+def test_model_width_reaches_the_backbone():
+    from embedding_net.training import build_network
+
+    def channels(**model):
+        config = parse_config(
+            {
+                "data": {"root": "x", "image_size": [64, 32]},
+                "model": {"backbone": "resnet18", **model},
+            },
+            "x.yaml",
+        )
+        network = build_network(config)
+        return network.backbone.output.shape[-1], network.width
+
+    assert channels() == (512, 1.0)
+    assert channels(width=0.5) == (256, 0.5)
+    assert channels(width=1) == (512, 1.0)  # an integer in YAML is a number too
+    config = parse_config(
+        {"data": {"root": "x"}, "model": {"backbone": "mobilenet_v3_small", "width": 0.5}},
+        "x.yaml",
+    )
+    with pytest.raises(ConfigError, match=r"x.yaml: model: width=0.5: the width multiplier"):
+        build_network(config)
+
+
 def test_model_preprocessing_reaches_the_network():
     from embedding_net.layers.preprocessing import PREPROCESSING_MODES
     from embedding_net.training import build_network

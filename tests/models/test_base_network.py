@@ -262,3 +262,38 @@ def test_vgg_small_feature_map_grayscale_and_round_trip(tmp_path):
 def test_rgb_only_backbones_reject_other_channel_counts(name):
     with pytest.raises(ValueError, match=rf"backbone '{name}' expects 3 channels \(RGB\)"):
         build_backbone(name, (32, 32, 1))
+
+
+def _conv_filters(model):
+    return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+@pytest.mark.parametrize("name", ["simple_cnn", "vgg_small", "resnet18", "resnet34"])
+def test_width_multiplier_scales_every_convolution(name):
+    full, _ = build_backbone(name, (32, 32, 3))
+    half, _ = build_backbone(name, (32, 32, 3), width=0.5)
+    assert _conv_filters(half) == [max(8, round(f / 2)) for f in _conv_filters(full)]
+    assert half.output_shape == full.output_shape[:-1] + (full.output_shape[-1] // 2,)
+    # 3x3 convolutions dominate: half the channels, about a quarter of the weights
+    assert 0.2 < half.count_params() / full.count_params() < 0.3
+    narrow, _ = build_backbone(name, (32, 32, 3), width=0.01)
+    assert set(_conv_filters(narrow)) == {8}  # never below 8 filters
+
+
+def test_width_multiplier_round_trip_and_errors(tmp_path):
+    net = BaseNetwork("resnet18", embedding_dim=8, input_shape=(32, 32, 3), width=0.25)
+    assert net.backbone.output_shape[-1] == 128 and net.width == 0.25
+    images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    path = os.fspath(tmp_path / "narrow.keras")
+    net.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, BaseNetwork) and loaded.width == 0.25
+    assert loaded.backbone.output_shape[-1] == 128
+    np.testing.assert_allclose(loaded.encode(images), net.encode(images), atol=1e-6)
+    for bad in (0, -1.0, float("nan"), float("inf"), "half", True):
+        with pytest.raises(ValueError, match=r"width must be a finite number > 0, got"):
+            build_backbone("simple_cnn", (16, 16, 3), width=bad)
+    with pytest.raises(ValueError, match=r"width=0.5: the width multiplier applies to \["):
+        build_backbone("mobilenet_v3_small", (32, 32, 3), width=0.5)
+    with pytest.raises(ValueError, match="width only applies to a backbone given by name"):
+        BaseNetwork(simple_cnn((16, 16, 3)), input_shape=(16, 16, 3), width=0.5)
