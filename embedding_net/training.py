@@ -49,7 +49,12 @@ import numpy as np
 from embedding_net.callbacks import monitored
 from embedding_net.callbacks.budget import TimeBudget
 from embedding_net.config.loader import ConfigError, dump_config
-from embedding_net.config.records import SplitRecords, list_records, split_records
+from embedding_net.config.records import (
+    SplitRecords,
+    list_records,
+    split_records,
+    split_seed,
+)
 from embedding_net.config.schema import TrainConfig
 from embedding_net.config.validation import MAIN_METRIC, build_validation_set, evaluate_protocol
 
@@ -540,7 +545,7 @@ def _restore_backup(model, backup: Path) -> None:
 
 def _train(config: TrainConfig, output: Path, resume: bool = False) -> TrainingResult:
     records, triplets = list_records(config.data)
-    split = split_records(records, triplets, config.data, config.seed)
+    split = split_records(records, triplets, config.data, split_seed(config))
     num_classes = len(split.label_map)
     if resume:
         _check_resume_schedule(config, output)

@@ -63,7 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _from_config(args, size):
     from embedding_net.cli import UsageError
     from embedding_net.config import load_config
-    from embedding_net.config.records import list_records, split_records
+    from embedding_net.config.records import list_records, split_records, split_seed
     from embedding_net.config.validation import build_validation_set
 
     config = load_config(args.config)
@@ -74,7 +74,7 @@ def _from_config(args, size):
     if tuple(config.data.image_size) != tuple(size):
         config.data.image_size = list(size)
     records, triplets = list_records(config.data)
-    split = split_records(records, triplets, config.data, config.seed)
+    split = split_records(records, triplets, config.data, split_seed(config))
     return build_validation_set(config, split)
 
 

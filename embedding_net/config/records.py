@@ -107,6 +107,13 @@ def _subset(records: list, data: DataConfig, rng: np.random.Generator) -> list:
     return out
 
 
+def split_seed(config) -> int:
+    """The seed of the hold-out split and validation set: ``data.split_seed``, or the
+    config's ``seed`` when that is None."""
+    seed = config.data.split_seed
+    return config.seed if seed is None else seed
+
+
 def split_records(records: list, triplets, data: DataConfig, seed: int) -> SplitRecords:
     """Subset (``max_identities``, ``max_images_per_identity``) and split the records.
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedding_net.config.records import split_seed
+
 logger = logging.getLogger(__name__)
 
 MAIN_METRIC = {"reid": "rank1", "verification": "pair_accuracy", "classification": "knn_top1"}
@@ -373,6 +375,7 @@ def build_validation_set(config, split) -> ValidationSet | None:
         split: :class:`~embedding_net.config.records.SplitRecords`.
     """
     protocol = config.validation.protocol
+    seed = split_seed(config)
     size = tuple(config.data.image_size)
     if protocol == "none":
         return None
@@ -383,7 +386,7 @@ def build_validation_set(config, split) -> ValidationSet | None:
                 "image (data.split / data.val_fraction)"
             )
     if protocol == "reid":
-        return reid_set(split.val, size, seed=config.seed)
+        return reid_set(split.val, size, seed=seed)
     if protocol == "verification":
         return verification_set(
             split.val,
@@ -391,10 +394,10 @@ def build_validation_set(config, split) -> ValidationSet | None:
             num_pairs=config.data.num_val_pairs,
             pairs_file=config.data.pairs_file,
             image_root=config.data.root,
-            seed=config.seed,
+            seed=seed,
         )
     shared = {r.label for r in split.train} & {r.label for r in split.val}
     reference = split.train if shared else None
     return classification_set(
-        split.val, reference, size, max_reference=config.validation.max_gallery, seed=config.seed
+        split.val, reference, size, max_reference=config.validation.max_gallery, seed=seed
     )

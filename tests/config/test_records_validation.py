@@ -239,3 +239,24 @@ def test_reranking_is_refused_outside_reid():
     )
     with pytest.raises(ValueError, match="re-ranking applies to the reid protocol"):
         evaluate_protocol(lambda x: x, vs, rerank=True)
+
+
+def test_split_seed_fixes_the_held_out_identities_across_training_seeds():
+    from embedding_net.config import parse_config
+    from embedding_net.config.records import split_seed
+
+    records = _records(n_ids=40)
+
+    def held_out(**config):
+        config = parse_config(
+            {"data": {"root": "/x", "val_fraction": 0.25, **config.pop("data", {})}, **config}
+        )
+        split = split_records(records, None, config.data, split_seed(config))
+        return split_seed(config), {r.label for r in split.val}
+
+    seed0, seed1 = held_out(seed=0), held_out(seed=1)
+    assert seed0[0] == 0 and seed1[0] == 1 and seed0[1] != seed1[1]  # default: follows seed
+    fixed0 = held_out(seed=0, data={"split_seed": 7})
+    fixed1 = held_out(seed=1, data={"split_seed": 7})
+    assert fixed0 == fixed1 and fixed0[0] == 7 and len(fixed0[1]) == 10
+    assert fixed0[1] == held_out(seed=7)[1]  # the same split as training with seed 7
