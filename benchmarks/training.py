@@ -101,7 +101,9 @@ def build_variant(variant, backbone, height, width, batch, jit=False, options=No
         features, mode = build_backbone(backbone, shape, **options)
         inputs = keras.Input(shape)
         x = inputs
-        if variant != "plain_ce" and mode != "none":
+        if variant != "plain_ce" and mode == "scale":  # simple_cnn, vgg_small: x / 255
+            x = keras.layers.Rescaling(1 / 255)(x)
+        elif variant != "plain_ce" and mode != "none":
 
             def preprocess(images, mode=mode):
                 return keras.applications.imagenet_utils.preprocess_input(images, mode=mode)
