@@ -95,6 +95,7 @@ def build_variant(variant, backbone, height, width, batch, jit=False, options=No
     from embedding_net.models import BaseNetwork, build_backbone
 
     shape = (height, width, 3)
+    options = options or {}  # backbone options: width, last_stride
     if variant.startswith("ours"):
         model = BaseNetwork(backbone, embedding_dim=EMBEDDING_DIM, input_shape=shape, **options)
     else:
@@ -158,9 +159,7 @@ def keras_case(
     plain_loss = np.asarray(plain_batch_hard(labels, embeddings))
     loss_diff = float(np.max(np.abs(ours_loss - plain_loss)))
 
-    models = {
-        v: build_variant(v, backbone, height, width, batch, jit, options or {}) for v in variants
-    }
+    models = {v: build_variant(v, backbone, height, width, batch, jit, options) for v in variants}
     params = {v: int(m.count_params()) for v, m in models.items()}
     for model in models.values():
         for _ in range(warmup):
