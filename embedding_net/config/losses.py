@@ -109,7 +109,7 @@ def _make(name: str, params: dict, num_classes: int, embedding_dim: int, where: 
         kwargs["miner"] = miner
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # unknown or out-of-range parameters
         raise ValueError(f"{where}.params: {exc}") from None
 
 

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from embedding_net.losses._modern_common import float32, int_labels
+from embedding_net.losses.base import get as get_loss
 from embedding_net.losses.base import register_loss
 from embedding_net.losses.parametric import ParametricLoss
 
@@ -90,7 +91,9 @@ class XBMLoss(ParametricLoss):
     non-trainable variables from step to step; attach it on every backend.
 
     Args:
-        loss: the wrapped loss object (or its serialized config).
+        loss: the wrapped loss: a loss object, its serialized config, or a registered name
+            (``"multi-similarity"``, built with ``loss_params``; what a YAML config can give).
+        loss_params: constructor arguments when ``loss`` is a name (e.g. ``{"alpha": 2.0}``).
         memory_size: number of stored embeddings (>= batch size).
         embedding_dim: embedding size (or ``None``: built on attachment / first call).
         memory_weight: weight of the memory term (the paper's lambda).
@@ -106,8 +109,22 @@ class XBMLoss(ParametricLoss):
         reduction="sum_over_batch_size",
         name: str = "xbm_loss",
         dtype=None,
+        loss_params: dict | None = None,
     ):
-        if isinstance(loss, dict):
+        if loss_params is not None and not isinstance(loss, str):
+            raise ValueError(
+                "XBMLoss: `loss_params` is for a loss given by name; got a "
+                f"{type(loss).__name__} as `loss`"
+            )
+        if isinstance(loss, str):
+            params = {} if loss_params is None else loss_params
+            if not isinstance(params, dict):
+                raise ValueError(f"XBMLoss: `loss_params` must be a dict, got {params!r}")
+            try:
+                loss = get_loss(loss, **params)
+            except TypeError as exc:
+                raise ValueError(f"XBMLoss: loss_params of {loss!r}: {exc}") from None
+        elif isinstance(loss, dict):
             loss = keras.losses.deserialize(loss)
         fn = getattr(loss, "fn", None)
         if not callable(fn) or "ref_embeddings" not in inspect.signature(fn).parameters:

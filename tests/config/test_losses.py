@@ -47,6 +47,23 @@ def test_build_loss_plain_and_miner():
     assert type(loss._fn_kwargs["miner"]).__name__ == "SemiHardMiner"
 
 
+def test_build_loss_xbm_from_a_config_names_its_inner_loss():
+    from embedding_net.losses import MultiSimilarityLoss, XBMLoss
+
+    config = LossConfig(
+        name="xbm",
+        params={"loss": "multi-similarity", "loss_params": {"alpha": 3.0}, "memory_size": 24},
+    )
+    loss = build_loss(config, 4, 8)
+    assert isinstance(loss, XBMLoss) and isinstance(loss.inner_loss, MultiSimilarityLoss)
+    assert loss.inner_loss._fn_kwargs["alpha"] == 3.0 and loss.memory_size == 24
+    # embedding_dim is filled in: the memory exists before the first call
+    assert tuple(loss.layer.embeddings.shape) == (24, 8)
+    labels, emb = _batch()
+    reference = MultiSimilarityLoss(alpha=3.0)(labels, emb)
+    np.testing.assert_allclose(float(loss(labels, emb)), float(reference), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "config, key",
     [
@@ -55,6 +72,7 @@ def test_build_loss_plain_and_miner():
         (LossConfig(name="contrastive", miner="batch-hard"), "loss.miner"),
         (LossConfig(miner="no-such-miner"), "loss.miner"),
         (LossConfig(identity_loss="nope"), "loss.identity_loss"),
+        (LossConfig(name="xbm", params={"loss": "circle", "loss_params": {"x": 1}}), "loss.params"),
     ],
 )
 def test_build_loss_errors_name_the_key(config, key):

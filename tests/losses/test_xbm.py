@@ -94,3 +94,34 @@ def test_validation():
     y, x = _batch(6)
     with pytest.raises(ValueError, match="memory_size"):
         loss(y.astype("float32"), x)
+
+
+def test_loss_by_name_matches_the_object_form():
+    # a YAML config can only name the wrapped loss: name + loss_params build the same loss
+    by_name = XBMLoss(
+        "multi-similarity", loss_params={"epsilon": 0.1}, memory_size=12, embedding_dim=5
+    )
+    by_object = XBMLoss(MultiSimilarityLoss(epsilon=0.1), memory_size=12, embedding_dim=5)
+    assert isinstance(by_name.inner_loss, MultiSimilarityLoss)
+    assert by_name.inner_loss.get_config() == by_object.inner_loss.get_config()
+    for seed in (1, 2):  # the second step also compares with the memory
+        y, x = _batch(seed)
+        a = float(by_name(y.astype("float32"), x))
+        b = float(by_object(y.astype("float32"), x))
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # round trip through get_config: the inner loss is stored as its config
+    clone = XBMLoss.from_config(by_name.get_config())
+    assert clone.inner_loss.get_config() == by_object.inner_loss.get_config()
+
+
+def test_loss_by_name_errors():
+    with pytest.raises(ValueError, match="Unknown loss 'no-such-loss'"):
+        XBMLoss("no-such-loss")
+    with pytest.raises(ValueError, match="loss_params of 'circle'.*bogus"):
+        XBMLoss("circle", loss_params={"bogus": 1})
+    with pytest.raises(ValueError, match="loss_params` must be a dict"):
+        XBMLoss("circle", loss_params=[1])
+    with pytest.raises(ValueError, match="loss_params` is for a loss given by name"):
+        XBMLoss(CircleLoss(), loss_params={"margin": 0.3})
+    with pytest.raises(ValueError, match="reference set"):
+        XBMLoss("contrastive")
