@@ -84,14 +84,11 @@ class WeightedLossSum(keras.losses.Loss):
 def loss_class(name: str) -> type:
     """The loss class registered under ``name`` (``_`` may replace ``-``)."""
     from embedding_net.losses import available_losses
-    from embedding_net.losses.base import _REGISTRY
+    from embedding_net.losses.base import _lookup_class
 
-    key = name.lower().replace("_", "-")
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    by_class = {cls.__name__: cls for cls in _REGISTRY.values()}
-    if name in by_class:
-        return by_class[name]
+    cls = _lookup_class(name)
+    if cls is not None:
+        return cls
     raise ValueError(f"unknown loss {name!r}; expected one of {available_losses()}")
 
 

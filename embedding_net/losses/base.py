@@ -41,6 +41,16 @@ def available_losses() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _lookup_class(name: str) -> type | None:
+    """The class registered under ``name`` (``_`` may replace ``-``) or named ``name``
+    (``"TripletSemiHardLoss"``); None when there is none."""
+    key = name.lower().replace("_", "-")
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    by_class = {cls.__name__: cls for cls in _REGISTRY.values()}
+    return by_class.get(name)
+
+
 def get(identifier, **kwargs):
     """Resolve a loss identifier to a ``keras.losses.Loss``.
 
@@ -57,13 +67,9 @@ def get(identifier, **kwargs):
         return identifier
     if isinstance(identifier, dict):
         return keras.losses.deserialize(identifier)
-    if isinstance(identifier, str):
-        key = identifier.lower().replace("_", "-")
-        if key in _REGISTRY:
-            return _REGISTRY[key](**kwargs)
-        by_class = {cls.__name__: cls for cls in _REGISTRY.values()}
-        if identifier in by_class:
-            return by_class[identifier](**kwargs)
+    cls = _lookup_class(identifier) if isinstance(identifier, str) else None
+    if cls is not None:
+        return cls(**kwargs)
     raise ValueError(
         f"Unknown loss {identifier!r}: expected one of {available_losses()}, a loss class name, "
         "a keras.losses.Loss or a config dict"
