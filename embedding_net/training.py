@@ -227,6 +227,7 @@ def build_network(config: TrainConfig):
             embedding_dim=m.embedding_dim,
             input_shape=(h, w, 3),
             pooling=m.pooling,
+            pooling_grid=tuple(m.pooling_grid),
             dropout=m.dropout,
             neck=m.neck,
             normalize=m.normalize,

@@ -187,6 +187,11 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
     ):
         need(value is None or value >= 1, key, f"must be >= 1 or null, got {value}")
     need(m.embedding_dim >= 1, "model.embedding_dim", "must be >= 1")
+    need(
+        len(m.pooling_grid) == 2 and all(x >= 1 for x in m.pooling_grid),
+        "model.pooling_grid",
+        f"expected [rows, cols] of positive integers, got {m.pooling_grid}",
+    )
     need(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
     need(m.margin > 0, "model.margin", f"must be > 0, got {m.margin}")
     need(math.isfinite(m.width) and m.width > 0, "model.width", f"must be > 0, got {m.width}")

@@ -100,6 +100,10 @@ class ModelConfig:
         weights: backbone weights: None, ``imagenet`` or a local weights file.
         embedding_dim: embedding size.
         pooling: ``avg``, ``max`` or ``gem``.
+        pooling_grid: ``[rows, cols]``: pool each cell of a grid over the backbone's feature
+            map and concatenate before the embedding layer (``[2, 1]``: upper / lower
+            stripes for re-id; ``[1, 1]``: global pooling). See
+            :class:`~embedding_net.layers.GridPooling`.
         dropout: dropout before the embedding layer.
         neck: ``none``, ``batchnorm`` or ``bnneck``.
         normalize: L2-normalise the embeddings.
@@ -136,6 +140,7 @@ class ModelConfig:
     weights: str | None = None
     embedding_dim: int = 128
     pooling: Literal["avg", "max", "gem"] = "avg"
+    pooling_grid: list[int] = field(default_factory=lambda: [1, 1])
     dropout: float = 0.0
     neck: Literal["none", "batchnorm", "bnneck"] = "none"
     normalize: bool = True

@@ -7,7 +7,7 @@ from embedding_net.layers.pair import (
     PairDistance,
     paired_distance,
 )
-from embedding_net.layers.pooling import GeneralizedMeanPooling
+from embedding_net.layers.pooling import GeneralizedMeanPooling, GridPooling
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES, ImagePreprocessing
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "PREPROCESSING_MODES",
     "AbsoluteDifferenceHead",
     "GeneralizedMeanPooling",
+    "GridPooling",
     "ImagePreprocessing",
     "L2Normalize",
     "PairDistance",

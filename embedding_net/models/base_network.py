@@ -10,7 +10,13 @@ import numpy as np
 
 from embedding_net.compiling import compile_from_config
 from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
-from embedding_net.layers import GeneralizedMeanPooling, ImagePreprocessing, L2Normalize
+from embedding_net.layers import (
+    GeneralizedMeanPooling,
+    GridPooling,
+    ImagePreprocessing,
+    L2Normalize,
+)
+from embedding_net.layers.pooling import validate_grid
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES
 from embedding_net.models.backbones import build_backbone
 
@@ -42,6 +48,11 @@ class BaseNetwork(keras.Model):
             the pooled backbone features.
         input_shape: ``(height, width, channels)`` of the images.
         pooling: ``"avg"``, ``"max"`` or ``"gem"`` (generalized mean, learned p).
+        pooling_grid: ``(rows, cols)``: pool each cell of a grid over the feature map and
+            concatenate (:class:`~embedding_net.layers.GridPooling`) before the embedding
+            layer: ``(2, 1)`` or ``(3, 1)`` gives the horizontal stripes of part-based re-id
+            models, the feature map's own size keeps every position (aligned faces).
+            ``(1, 1)``: global pooling.
         dropout: dropout rate before the embedding layer.
         neck: ``"none"``; ``"batchnorm"`` (BatchNorm after the embedding layer); ``"bnneck"``
             (BatchNorm without shift, as in the strong re-id baseline of Luo et al. 2019).
@@ -75,6 +86,7 @@ class BaseNetwork(keras.Model):
         embedding_dim: int | None = 128,
         input_shape=(128, 64, 3),
         pooling: str = "avg",
+        pooling_grid=(1, 1),
         dropout: float = 0.0,
         neck: str = "none",
         normalize: bool = True,
@@ -91,6 +103,7 @@ class BaseNetwork(keras.Model):
         input_shape = _validate_input_shape(input_shape)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
+        pooling_grid = validate_grid(pooling_grid, "pooling_grid")
         if neck not in NECKS:
             raise ValueError(f"neck={neck!r} is not one of {NECKS}")
         if embedding_dim is not None and (int(embedding_dim) != embedding_dim or embedding_dim < 1):
@@ -138,12 +151,27 @@ class BaseNetwork(keras.Model):
         x = ImagePreprocessing(mode, name="preprocessing")(inputs)
         x = backbone_model(x)
         if len(x.shape) == 4:
-            if pooling == "avg":
+            if pooling_grid != (1, 1):
+                height, width = x.shape[1], x.shape[2]
+                if (height is not None and pooling_grid[0] > height) or (
+                    width is not None and pooling_grid[1] > width
+                ):
+                    raise ValueError(
+                        f"pooling_grid={pooling_grid} is finer than the backbone's "
+                        f"{height} x {width} feature map for input_shape {input_shape}"
+                    )
+                x = GridPooling(pooling_grid, pooling, name="pooling")(x)
+            elif pooling == "avg":
                 x = keras.layers.GlobalAveragePooling2D(name="pooling")(x)
             elif pooling == "max":
                 x = keras.layers.GlobalMaxPooling2D(name="pooling")(x)
             else:
                 x = GeneralizedMeanPooling(name="pooling")(x)
+        elif pooling_grid != (1, 1):
+            raise ValueError(
+                f"pooling_grid={pooling_grid} needs a backbone with a feature map "
+                f"(batch, h, w, c); this one outputs shape {x.shape}"
+            )
         elif len(x.shape) != 2:
             raise ValueError(
                 f"the backbone must output (batch, h, w, c) or (batch, c), got shape {x.shape}"
@@ -167,6 +195,7 @@ class BaseNetwork(keras.Model):
         self.embedding_dim = int(x.shape[-1])
         self.image_shape = input_shape
         self.pooling = pooling
+        self.pooling_grid = pooling_grid
         self.dropout = float(dropout)
         self.neck = neck
         self.normalize = bool(normalize)
@@ -293,6 +322,7 @@ class BaseNetwork(keras.Model):
             "embedding_dim": self._requested_embedding_dim,
             "input_shape": list(self.image_shape),
             "pooling": self.pooling,
+            "pooling_grid": list(self.pooling_grid),
             "dropout": self.dropout,
             "neck": self.neck,
             "normalize": self.normalize,

@@ -277,3 +277,23 @@ def test_time_span_config_errors_name_the_key(tmp_path, schedule, training, mess
     mapping = tiny_config_dict(tmp_path, tmp_path / "run", schedule=schedule, training=training)
     with pytest.raises(ConfigError, match=message):
         parse_config(mapping, source="run.yaml")
+
+
+def test_model_pooling_grid_reaches_the_network():
+    from embedding_net.layers import GridPooling
+    from embedding_net.training import build_network
+
+    def build(**model):
+        config = parse_config(
+            {"data": {"root": "x", "image_size": [96, 48]}, "model": {"pooling": "gem", **model}},
+            "x.yaml",
+        )
+        return build_network(config)
+
+    network = build(pooling_grid=[3, 1])
+    assert isinstance(network.get_layer("pooling"), GridPooling)
+    assert network.pooling_grid == (3, 1)
+    assert network.get_layer("pooling").output.shape[-1] == 3 * 256  # simple_cnn: 6 x 3 x 256
+    assert build().pooling_grid == (1, 1)
+    with pytest.raises(ConfigError, match=r"x.yaml: model: pooling_grid=\(7, 1\) is finer"):
+        build(pooling_grid=[7, 1])
