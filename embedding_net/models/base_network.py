@@ -152,13 +152,13 @@ class BaseNetwork(keras.Model):
         x = backbone_model(x)
         if len(x.shape) == 4:
             if pooling_grid != (1, 1):
-                height, width = x.shape[1], x.shape[2]
-                if (height is not None and pooling_grid[0] > height) or (
-                    width is not None and pooling_grid[1] > width
+                map_h, map_w = x.shape[1], x.shape[2]
+                if (map_h is not None and pooling_grid[0] > map_h) or (
+                    map_w is not None and pooling_grid[1] > map_w
                 ):
                     raise ValueError(
                         f"pooling_grid={pooling_grid} is finer than the backbone's "
-                        f"{height} x {width} feature map for input_shape {input_shape}"
+                        f"{map_h} x {map_w} feature map for input_shape {input_shape}"
                     )
                 x = GridPooling(pooling_grid, pooling, name="pooling")(x)
             elif pooling == "avg":

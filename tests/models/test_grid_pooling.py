@@ -117,20 +117,27 @@ def test_layer_config_round_trip():
 
 def test_base_network_stripes_train_save_and_load(tmp_path):
     rng = np.random.default_rng(3)
-    batch = rng.integers(0, 256, (16, 32, 16, 3), dtype=np.uint8)
+    batch = rng.integers(0, 256, (16, 48, 32, 3), dtype=np.uint8)
     labels = np.repeat(np.arange(4), 4)
     net = BaseNetwork(
-        "simple_cnn", embedding_dim=8, input_shape=(32, 16, 3), pooling="gem", pooling_grid=(2, 1)
+        "simple_cnn",
+        embedding_dim=8,
+        input_shape=(48, 32, 3),
+        pooling="gem",
+        pooling_grid=(3, 1),
+        width=0.5,
     )
-    pooled = net.get_layer("pooling")
-    assert isinstance(pooled, GridPooling) and pooled.output.shape == (None, 2 * 256)
+    pooled = net.get_layer("pooling")  # on a 3 x 2 feature map of 128 channels
+    assert isinstance(pooled, GridPooling) and pooled.output.shape == (None, 3 * 128)
+    assert net.get_config()["width"] == 0.5 and net.image_shape == (48, 32, 3)
     net.compile(optimizer="adam", loss=BatchHardTripletLoss(0.3))
     net.fit(batch, labels, epochs=1, batch_size=8, verbose=0)
     path = tmp_path / "stripes.keras"
     net.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(loaded, BaseNetwork) and loaded.pooling_grid == (2, 1)
-    assert loaded.get_config()["pooling_grid"] == [2, 1]
+    assert isinstance(loaded, BaseNetwork) and loaded.pooling_grid == (3, 1)
+    assert loaded.get_config()["pooling_grid"] == [3, 1]
+    assert loaded.backbone.output.shape[-1] == 128
     np.testing.assert_allclose(loaded.encode(batch), net.encode(batch), rtol=1e-5, atol=1e-6)
 
 
