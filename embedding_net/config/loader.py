@@ -183,6 +183,7 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
     for key, value in (
         ("data.max_identities", d.max_identities),
         ("data.max_images_per_identity", d.max_images_per_identity),
+        ("data.min_images_per_identity", d.min_images_per_identity),
         ("sampler.steps_per_epoch", s.steps_per_epoch),
     ):
         need(value is None or value >= 1, key, f"must be >= 1 or null, got {value}")

@@ -107,6 +107,30 @@ def _subset(records: list, data: DataConfig, rng: np.random.Generator) -> list:
     return out
 
 
+def _drop_small_identities(train: list, data: DataConfig) -> list:
+    """The training records of identities with at least ``data.min_images_per_identity``
+    images; the number left out is logged."""
+    counts: dict = defaultdict(int)
+    for r in train:
+        counts[r.label] += 1
+    n = data.min_images_per_identity
+    kept = [r for r in train if counts[r.label] >= n]
+    dropped = sum(1 for c in counts.values() if c < n)
+    if not kept:
+        raise ValueError(
+            f"data.min_images_per_identity: no training identity under {data.root} has "
+            f"{n} or more images (largest: {max(counts.values())})"
+        )
+    logger.info(
+        "data: %d training identities with fewer than %d images left out of training "
+        "(%d images)",
+        dropped,
+        n,
+        len(train) - len(kept),
+    )
+    return kept
+
+
 def split_seed(config) -> int:
     """The seed of the hold-out split and validation set: ``data.split_seed``, or the
     config's ``seed`` when that is None."""
@@ -115,7 +139,8 @@ def split_seed(config) -> int:
 
 
 def split_records(records: list, triplets, data: DataConfig, seed: int) -> SplitRecords:
-    """Subset (``max_identities``, ``max_images_per_identity``) and split the records.
+    """Subset (``max_identities``, ``max_images_per_identity``) and split the records; then
+    leave training identities with fewer than ``min_images_per_identity`` images out.
 
     Args:
         records: ``ImageRecord`` list from :func:`list_records`.
@@ -178,6 +203,8 @@ def split_records(records: list, triplets, data: DataConfig, seed: int) -> Split
         raise ValueError(f"data.split: unknown split {split!r}")
     if not train:
         raise ValueError(f"data: no training image left under {data.root} after the split")
+    if data.min_images_per_identity is not None:
+        train = _drop_small_identities(train, data)
     _, label_map = encode_labels([r.label for r in train])
     train_triplets = None
     if triplets is not None:

@@ -69,6 +69,10 @@ class DataConfig:
         num_val_pairs: pairs drawn from held-out people for verification (half matched).
         max_identities: keep only this many identities (sorted, seeded choice); None keeps all.
         max_images_per_identity: keep at most this many images per identity; None keeps all.
+        min_images_per_identity: leave training identities with fewer images out of
+            training, after the hold-out split (held-out identities are not filtered). With
+            P x K batches an identity of one image only pairs with augmented copies of
+            itself (LFW: most people); None keeps all.
         split_seed: seed of the hold-out split and of the validation set drawn from it
             (held-out identities or tracks, query/gallery division, verification pairs);
             None: the top-level ``seed``. Fix it to compare training seeds on the same
@@ -85,6 +89,7 @@ class DataConfig:
     num_val_pairs: int = 600
     max_identities: int | None = None
     max_images_per_identity: int | None = None
+    min_images_per_identity: int | None = None
     split_seed: int | None = None
 
 

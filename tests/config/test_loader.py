@@ -120,6 +120,7 @@ def test_wrong_type_names_key_and_file(tmp_path, text, key, expected):
         ({"data": {"root": "x"}, "sampler": {"P": 1}}, "sampler.P"),
         ({"data": {"root": "x"}, "model": {"width": 0}}, "model.width"),
         ({"data": {"root": "x"}, "model": {"pooling_grid": [2]}}, "model.pooling_grid"),
+        ({"data": {"root": "x", "min_images_per_identity": 0}}, "data.min_images_per_identity"),
         ({"data": {"root": "x"}, "model": {"pooling_grid": [0, 1]}}, "model.pooling_grid"),
         ({"data": {"root": "x"}, "model": {"width": -0.5}}, "model.width"),
         ({"data": {"root": "x"}, "model": {"width": float("nan")}}, "model.width"),

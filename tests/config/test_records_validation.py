@@ -67,6 +67,36 @@ def test_given_split_and_subsets():
     assert max(counts.values()) <= 4
 
 
+def test_min_images_per_identity_filters_training_identities_only(caplog):
+    # identity i has i + 1 images: 0..9 -> 1..10 images
+    records = [
+        ImageRecord(f"/x/{pid}_{i}.png", pid, {}) for pid in range(10) for i in range(pid + 1)
+    ]
+    plain = split_records(records, None, DataConfig(root="/x", val_fraction=0.3), 0)
+    with caplog.at_level("INFO", logger="embedding_net.config.records"):
+        split = split_records(
+            records, None, DataConfig(root="/x", val_fraction=0.3, min_images_per_identity=4), 0
+        )
+    counts = {}
+    for r in plain.train:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    kept = {label for label, c in counts.items() if c >= 4}
+    assert {r.label for r in split.train} == kept and kept != set(counts)
+    assert [r.path for r in split.train] == [r.path for r in plain.train if r.label in kept]
+    assert [r.path for r in split.val] == [r.path for r in plain.val]  # held out: unfiltered
+    assert split.label_map == {pid: i for i, pid in enumerate(sorted(kept))}
+    dropped = len(counts) - len(kept)
+    images = len(plain.train) - len(split.train)
+    assert f"{dropped} training identities with fewer than 4 images left out of training " in (
+        caplog.text
+    )
+    assert f"({images} images)" in caplog.text
+    with pytest.raises(ValueError, match=r"min_images_per_identity: .* has 11 or more .*10\)"):
+        split_records(
+            records, None, DataConfig(root="/x", split="none", min_images_per_identity=11), 0
+        )
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
