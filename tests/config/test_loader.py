@@ -160,6 +160,12 @@ def test_overrides_are_validated(tmp_path):
 def test_every_example_config_is_valid(path):
     config = load_config(path)
     assert config.data.root and config.training.epochs >= 1
+    if config.model.kind == "embedding" and config.model.weights is None:
+        from embedding_net.training import build_network
+
+        # the network builds at the config's image size (e.g. a pooling grid that fits)
+        network = build_network(config)
+        assert network.image_shape[:2] == tuple(config.data.image_size)
 
 
 def test_examples_exist():
