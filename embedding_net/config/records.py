@@ -122,8 +122,7 @@ def _drop_small_identities(train: list, data: DataConfig) -> list:
             f"{n} or more images (largest: {max(counts.values())})"
         )
     logger.info(
-        "data: %d training identities with fewer than %d images left out of training "
-        "(%d images)",
+        "data: %d training identities with fewer than %d images left out of training (%d images)",
         dropped,
         n,
         len(train) - len(kept),

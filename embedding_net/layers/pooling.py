@@ -62,7 +62,8 @@ GRID_POOLINGS = ("avg", "max", "gem")
 
 def grid_cells(size: int, parts: int) -> list[tuple[int, int]]:
     """Adaptive-pooling bounds: ``parts`` ranges ``[floor(i n / parts), ceil((i+1) n / parts))``
-    covering ``range(size)`` (they overlap by one when ``parts`` does not divide ``size``)."""
+    covering ``range(size)`` (neighbours share one index when ``parts`` does not divide
+    ``size``)."""
     return [(i * size // parts, -((-(i + 1) * size) // parts)) for i in range(parts)]
 
 
