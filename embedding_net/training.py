@@ -235,6 +235,7 @@ def build_network(config: TrainConfig):
             freeze_backbone=m.freeze_backbone or m.freeze_epochs is not None,
             last_stride=m.last_stride,
             width=m.width,
+            center_crop=None if m.center_crop is None else tuple(m.center_crop),
             preprocessing=m.preprocessing,
         )
     except ValueError as exc:

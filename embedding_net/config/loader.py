@@ -196,6 +196,16 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
     need(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
     need(m.margin > 0, "model.margin", f"must be > 0, got {m.margin}")
     need(math.isfinite(m.width) and m.width > 0, "model.width", f"must be > 0, got {m.width}")
+    need(
+        m.center_crop is None
+        or (
+            len(m.center_crop) == 2
+            and all(0 < c <= size for c, size in zip(m.center_crop, d.image_size))
+        ),
+        "model.center_crop",
+        f"expected [height, width] of positive integers no larger than data.image_size "
+        f"{d.image_size}, got {m.center_crop}",
+    )
     need(s.P >= 2 or s.kind != "pk", "sampler.P", f"must be >= 2 for P x K batches, got {s.P}")
     need(s.K >= 1, "sampler.K", f"must be >= 1, got {s.K}")
     need(s.batch_size >= 1, "sampler.batch_size", f"must be >= 1, got {s.batch_size}")

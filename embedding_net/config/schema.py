@@ -128,6 +128,10 @@ class ModelConfig:
         width: width multiplier of the from-scratch backbones (``simple_cnn``,
             ``vgg_small``, ``resnet18``, ``resnet34``): ``round(filters * width)`` filters
             per convolution (0.5: half the channels, about a quarter of the multiply-adds).
+        center_crop: ``[height, width]``: the network crops the centre of each image (read at
+            ``data.image_size``) to this size before the backbone; the crop is part of the
+            saved network. Read larger than the crop, this zooms in on a centred object
+            (aligned faces) at the backbone cost of the crop size. None: the whole image.
         preprocessing: override the backbone family's input preprocessing: ``none``,
             ``scale`` (x / 255), ``tf``, ``torch``, ``caffe`` or ``standardize`` (per-image
             zero mean, unit variance); None: the backbone's own (see
@@ -154,6 +158,7 @@ class ModelConfig:
     unfreeze_from: int | str | None = None
     last_stride: Literal[1, 2] = 2
     width: float = 1.0
+    center_crop: list[int] | None = None
     preprocessing: (
         Literal["none", "scale", "tf", "torch", "caffe", "standardize"] | None  # type: ignore[valid-type]
     ) = None

@@ -28,7 +28,7 @@ NECKS = ("none", "batchnorm", "bnneck")
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class BaseNetwork(keras.Model):
-    """An embedding network: ``preprocessing -> backbone -> pooling -> head [-> neck] [-> L2]``.
+    """An embedding network: ``[crop ->] preprocessing -> backbone -> pooling -> head [-> neck] [-> L2]``.
 
     Raw images (uint8 or float in [0, 255]) go in; the preprocessing each backbone family
     expects is part of the network. The network is a functional Keras model: ``fit``,
@@ -72,6 +72,11 @@ class BaseNetwork(keras.Model):
             default: the backbone family's mode, ``"scale"`` (x/255) for a custom model.
         last_stride: 1 removes the backbone's last down-sampling (ResNet18/34/50; the strong
             re-id baseline's trick), 2 keeps it.
+        center_crop: ``(height, width)``: the network keeps the central part of each input
+            image and feeds that to the backbone (a ``keras.layers.CenterCrop``, saved with
+            the model, so every caller of the network gets the same crop). With images read
+            at a larger size than the crop this zooms in on a centred object (aligned faces)
+            at the backbone's cost for the crop size. ``None``: the whole image.
         width: width multiplier of a from-scratch backbone given by name (simple_cnn,
             vgg_small, resnet18, resnet34): ``round(filters * width)`` filters per
             convolution; 0.5 costs about a quarter of the multiply-adds.
@@ -96,11 +101,14 @@ class BaseNetwork(keras.Model):
         preprocessing: str | None = None,
         last_stride: int = 2,
         width: float = 1.0,
+        center_crop=None,
         global_batch_loss: bool = True,
         name: str = "base_network",
         **kwargs,
     ):
         input_shape = _validate_input_shape(input_shape)
+        center_crop = _validate_center_crop(center_crop, input_shape)
+        backbone_shape = input_shape if center_crop is None else (*center_crop, input_shape[2])
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
         pooling_grid = validate_grid(pooling_grid, "pooling_grid")
@@ -119,7 +127,7 @@ class BaseNetwork(keras.Model):
 
         if isinstance(backbone, str):
             backbone_model, family_mode = build_backbone(
-                backbone, input_shape, weights, last_stride=last_stride, width=width
+                backbone, backbone_shape, weights, last_stride=last_stride, width=width
             )
             backbone_name = backbone
         elif isinstance(backbone, keras.Model):
@@ -148,7 +156,10 @@ class BaseNetwork(keras.Model):
             _freeze_layers(backbone_model, frozen_backbone_layers)
 
         inputs = keras.Input(shape=input_shape, name="images")
-        x = ImagePreprocessing(mode, name="preprocessing")(inputs)
+        x = inputs
+        if center_crop is not None:
+            x = keras.layers.CenterCrop(*center_crop, name="center_crop")(x)
+        x = ImagePreprocessing(mode, name="preprocessing")(x)
         x = backbone_model(x)
         if len(x.shape) == 4:
             if pooling_grid != (1, 1):
@@ -205,6 +216,7 @@ class BaseNetwork(keras.Model):
         self.preprocessing = preprocessing
         self.last_stride = int(last_stride)
         self.width = float(width)
+        self.center_crop = center_crop
         self.global_batch_loss = bool(global_batch_loss)
         self._requested_embedding_dim = embedding_dim
 
@@ -332,6 +344,7 @@ class BaseNetwork(keras.Model):
             "preprocessing": self.preprocessing,
             "last_stride": self.last_stride,
             "width": self.width,
+            "center_crop": None if self.center_crop is None else list(self.center_crop),
             "global_batch_loss": self.global_batch_loss,
             "name": self.name,
         }
@@ -392,6 +405,26 @@ def _validate_input_shape(input_shape) -> tuple:
     if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[-1] is None:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     return shape
+
+
+def _validate_center_crop(center_crop, input_shape: tuple) -> tuple | None:
+    if center_crop is None:
+        return None
+    try:
+        crop = tuple(int(d) for d in center_crop)
+        valid = len(crop) == 2 and all(d >= 1 for d in crop) and crop == tuple(center_crop)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"center_crop must be (height, width) of positive integers or None, got {center_crop!r}"
+        )
+    h, w = input_shape[:2]
+    if (h is not None and crop[0] > h) or (w is not None and crop[1] > w):
+        raise ValueError(
+            f"center_crop={crop} is larger than the images of input_shape {input_shape}"
+        )
+    return crop
 
 
 def _returns_scalar(loss, y, y_pred) -> bool:

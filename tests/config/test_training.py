@@ -188,6 +188,21 @@ def test_model_width_reaches_the_backbone():
         build_network(config)
 
 
+def test_model_center_crop_reaches_the_network():
+    from embedding_net.training import build_network
+
+    config = parse_config(
+        {"data": {"root": "x", "image_size": [40, 36]}, "model": {"center_crop": [32, 24]}},
+        "x.yaml",
+    )
+    network = build_network(config)
+    assert network.input_shape == (None, 40, 36, 3)
+    assert network.backbone.input_shape == (None, 32, 24, 3)
+    assert network.center_crop == (32, 24)
+    config = parse_config({"data": {"root": "x", "image_size": [40, 36]}}, "x.yaml")
+    assert build_network(config).backbone.input_shape == (None, 40, 36, 3)
+
+
 def test_model_preprocessing_reaches_the_network():
     from embedding_net.layers.preprocessing import PREPROCESSING_MODES
     from embedding_net.training import build_network

@@ -297,3 +297,48 @@ def test_width_multiplier_round_trip_and_errors(tmp_path):
         build_backbone("mobilenet_v3_small", (32, 32, 3), width=0.5)
     with pytest.raises(ValueError, match="width only applies to a backbone given by name"):
         BaseNetwork(simple_cnn((16, 16, 3)), input_shape=(16, 16, 3), width=0.5)
+
+
+def test_center_crop_feeds_the_central_region_to_the_backbone(tmp_path):
+    net = BaseNetwork("simple_cnn", embedding_dim=8, input_shape=(28, 24, 3), center_crop=(20, 16))
+    assert net.backbone.input_shape == (None, 20, 16, 3) and net.center_crop == (20, 16)
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (4, 28, 24, 3), dtype=np.uint8)
+    emb = net.encode(images)
+    # independent reference: the same layers applied to the images cropped by hand (rows
+    # 4..23, columns 4..19) in a network built for the crop size
+    uncropped = BaseNetwork("simple_cnn", embedding_dim=8, input_shape=(20, 16, 3))
+    uncropped.set_weights(net.get_weights())
+    np.testing.assert_allclose(uncropped.encode(images[:, 4:24, 4:20]), emb, atol=1e-5)
+    # the border never reaches the embedding; the centre does
+    border = images.copy()
+    border[:, :4], border[:, 24:], border[:, :, :4], border[:, :, 20:] = 0, 255, 7, 0
+    np.testing.assert_allclose(net.encode(border), emb, atol=1e-6)
+    centre = images.copy()
+    centre[:, 10:18, 8:16] = 255 - centre[:, 10:18, 8:16]
+    assert np.abs(net.encode(centre) - emb).max() > 1e-3
+    path = os.fspath(tmp_path / "crop.keras")
+    net.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, BaseNetwork) and loaded.center_crop == (20, 16)
+    np.testing.assert_allclose(loaded.encode(images), emb, atol=1e-6)
+    # a crop the size of the image is the identity
+    same = BaseNetwork("simple_cnn", embedding_dim=8, input_shape=(20, 16, 3), center_crop=(20, 16))
+    same.set_weights(net.get_weights())
+    np.testing.assert_allclose(same.encode(images[:, 4:24, 4:20]), emb, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "crop, message",
+    [
+        ((32, 16), r"center_crop=\(32, 16\) is larger than the images of input_shape"),
+        ((20, 30), r"center_crop=\(20, 30\) is larger than the images of input_shape"),
+        ((20,), r"center_crop must be \(height, width\) of positive integers or None"),
+        ((0, 16), r"center_crop must be \(height, width\) of positive integers or None"),
+        ((20.5, 16), r"center_crop must be \(height, width\) of positive integers or None"),
+        ("20x16", r"center_crop must be \(height, width\) of positive integers or None"),
+    ],
+)
+def test_center_crop_errors(crop, message):
+    with pytest.raises(ValueError, match=message):
+        BaseNetwork("simple_cnn", input_shape=(28, 24, 3), center_crop=crop)
