@@ -40,6 +40,7 @@ import logging
 import math
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,7 +310,22 @@ def build_train_dataset(config: TrainConfig, split: SplitRecords):
                 f"{config.source or 'config'}: sampler.P: {s.P} identities per batch but the "
                 f"training split holds {n_ids}"
             )
-        steps = s.steps_per_epoch or max(1, len(records) // (s.P * s.K))
+        if s.singles:
+            counts = Counter(r.label for r in records)
+            n_multi = sum(1 for c in counts.values() if c >= 2)
+            n_single = len(counts) - n_multi
+            if n_multi < s.P or n_single < s.singles:
+                raise ConfigError(
+                    f"{config.source or 'config'}: sampler.singles: {s.P} identities with two "
+                    f"or more images and {s.singles} with one are drawn per batch, but the "
+                    f"training split holds {n_multi} and {n_single}"
+                    + (
+                        " (data.min_images_per_identity leaves out the one-image identities)"
+                        if d.min_images_per_identity
+                        else ""
+                    )
+                )
+        steps = s.steps_per_epoch or max(1, len(records) // (s.P * s.K + s.singles))
         if d.layout == "tfrecord":
             source = Path(d.root)
         else:
@@ -324,6 +340,7 @@ def build_train_dataset(config: TrainConfig, split: SplitRecords):
             tracklet_aware=s.tracklet_aware,
             seed=config.seed,
             batches_per_epoch=steps,
+            singles=s.singles,
         )
         return ds, steps
     if s.kind == "random":

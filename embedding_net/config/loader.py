@@ -208,6 +208,12 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
     )
     need(s.P >= 2 or s.kind != "pk", "sampler.P", f"must be >= 2 for P x K batches, got {s.P}")
     need(s.K >= 1, "sampler.K", f"must be >= 1, got {s.K}")
+    need(s.singles >= 0, "sampler.singles", f"must be >= 0, got {s.singles}")
+    need(
+        s.singles == 0 or s.kind == "pk",
+        "sampler.singles",
+        f"applies to P x K batches (sampler.kind: pk), not {s.kind!r}",
+    )
     need(s.batch_size >= 1, "sampler.batch_size", f"must be >= 1, got {s.batch_size}")
     need(
         0.0 <= s.positive_fraction <= 1.0,

@@ -212,6 +212,11 @@ class SamplerConfig:
         camera_aware: spread the K images over cameras (re-id).
         tracklet_aware: spread the K images over tracklets (MARS, GTSRB tracks).
         steps_per_epoch: batches per epoch; None: one pass over the training images.
+        singles: ``pk`` only: this many more images per batch, each of a different identity
+            with a single training image: negatives for every anchor, never half of a
+            positive pair (with ``singles: 0`` such an identity fills its K slots with
+            augmented copies of its one image). The P identities then come from the
+            identities with two or more images. Leave ``data.min_images_per_identity`` unset.
     """
 
     kind: Literal[SAMPLERS] = "pk"  # type: ignore[valid-type]
@@ -222,6 +227,7 @@ class SamplerConfig:
     camera_aware: bool = False
     tracklet_aware: bool = False
     steps_per_epoch: int | None = None
+    singles: int = 0
 
 
 @dataclass

@@ -53,6 +53,23 @@ def _round_robin(groups: list[list[int]]) -> list[int]:
     return out
 
 
+def _draw_round_robin(order: list[int], ids: np.ndarray, n: int, rng) -> list[int]:
+    """``n`` distinct ids taken from ``order`` (a shuffled round of ``ids``, refilled when
+    empty; updated in place). A new round's ids already chosen for this batch wait at the end
+    of it, so every id appears once per round."""
+    chosen: list[int] = []
+    while len(chosen) < n:
+        if not order:
+            fresh = [int(c) for c in ids[rng.permutation(len(ids))]]
+            order.extend([c for c in fresh if c not in chosen] + [c for c in fresh if c in chosen])
+        c = order.pop(0)
+        if c in chosen:
+            order.append(c)
+            continue
+        chosen.append(c)
+    return chosen
+
+
 class PKSampler:
     """Draw index batches of P identities x K images.
 
@@ -62,6 +79,11 @@ class PKSampler:
         camera_aware: spread the K images over the identity's cameras.
         tracklet_aware: spread the K images over the identity's tracklets.
         seed: seed of the ``np.random.Generator``; the same seed gives the same batches.
+        singles: extra images per batch from identities with a single image, one image of a
+            different such identity each (drawn in shuffled rounds): negatives for every
+            anchor, never a positive pair. With ``singles > 0`` the P identities are drawn
+            among the identities with two or more images only. 0 (default): an identity with
+            fewer than K images is one of the P and fills its K slots with repeats.
     """
 
     def __init__(
@@ -71,19 +93,22 @@ class PKSampler:
         camera_aware: bool = False,
         tracklet_aware: bool = False,
         seed: int | None = None,
+        singles: int = 0,
     ):
         if int(P) < 1:
             raise ValueError(f"P must be >= 1, got {P}")
         if int(K) < 1:
             raise ValueError(f"K must be >= 1, got {K}")
-        self.P, self.K = int(P), int(K)
+        if int(singles) != singles or int(singles) < 0:
+            raise ValueError(f"singles must be an integer >= 0, got {singles!r}")
+        self.P, self.K, self.singles = int(P), int(K), int(singles)
         self.camera_aware = bool(camera_aware)
         self.tracklet_aware = bool(tracklet_aware)
         self.seed = seed
 
     @property
     def batch_size(self) -> int:
-        return self.P * self.K
+        return self.P * self.K + self.singles
 
     def _groups(self, idx: np.ndarray, cameras, tracklets, rng) -> list[int]:
         """Order the images of one identity: random, or round-robin over cameras/tracklets."""
@@ -112,7 +137,7 @@ class PKSampler:
         cameras: Sequence[int] | None = None,
         tracklets: Sequence[int] | None = None,
     ) -> Iterator[np.ndarray]:
-        """Infinite iterator of int64 index arrays ``(P*K,)`` into ``labels``.
+        """Infinite iterator of int64 index arrays ``(P*K + singles,)`` into ``labels``.
 
         Args:
             labels: int labels (n,).
@@ -135,30 +160,32 @@ class PKSampler:
             if tracklets.shape != labels.shape:
                 raise ValueError(f"tracklets must have shape {labels.shape}, got {tracklets.shape}")
         classes, inverse = np.unique(labels, return_inverse=True)
-        if len(classes) < self.P:
-            raise ValueError(
-                f"P={self.P} identities per batch, but the data holds only {len(classes)} identities"
-            )
         members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
+        pool = np.arange(len(classes))
+        single_ids = np.zeros(0, dtype=np.int64)
+        if self.singles:
+            counts = np.bincount(inverse, minlength=len(classes))
+            pool, single_ids = np.flatnonzero(counts >= 2), np.flatnonzero(counts == 1)
+            if len(single_ids) < self.singles:
+                raise ValueError(
+                    f"singles={self.singles} one-image identities per batch, but the data holds "
+                    f"only {len(single_ids)} identities with a single image"
+                )
+        if len(pool) < self.P:
+            which = " with two or more images" if self.singles else ""
+            raise ValueError(
+                f"P={self.P} identities per batch, but the data holds only {len(pool)} "
+                f"identities{which}"
+            )
         # per-identity queue of images still to draw (without replacement until exhausted)
         queues: list[list[int]] = [[] for _ in classes]
         rng = np.random.default_rng(self.seed)
         order: list[int] = []
+        single_order: list[int] = []
         aware = self.camera_aware or self.tracklet_aware
         while True:
-            # identities in shuffled rounds; a round's duplicates of still-pending identities
-            # wait for a later batch, so every identity appears once per round
-            chosen: list[int] = []
-            while len(chosen) < self.P:
-                if not order:
-                    order = rng.permutation(len(classes)).tolist()
-                    pending = [c for c in order if c in chosen]
-                    order = [c for c in order if c not in chosen] + pending
-                c = order.pop(0)
-                if c in chosen:
-                    order.append(c)
-                    continue
-                chosen.append(c)
+            chosen = _draw_round_robin(order, pool, self.P, rng)
+            singles = _draw_round_robin(single_order, single_ids, self.singles, rng)
             batch = []
             for c in chosen:
                 idx = members[c]
@@ -176,6 +203,7 @@ class PKSampler:
                     queues[c] = self._groups(idx, cameras, tracklets, rng)
                 batch.extend(queues[c][: self.K])
                 queues[c] = queues[c][self.K :]
+            batch.extend(int(members[c][0]) for c in singles)
             yield np.asarray(batch, dtype=np.int64)
 
     def _index_dataset(self, labels, cameras, tracklets, batches_per_epoch) -> tf.data.Dataset:
@@ -205,7 +233,8 @@ class PKSampler:
         batches_per_epoch: int | str | None = "auto",
         validate: bool = True,
     ) -> tf.data.Dataset:
-        """A ``tf.data.Dataset`` of ``(uint8 images (P*K, h, w, 3), int32 labels (P*K,))``.
+        """A ``tf.data.Dataset`` of ``(uint8 images (B, h, w, 3), int32 labels (B,))``,
+        ``B = P*K + singles``.
 
         Args:
             source: a folder written by ``write_tfrecords`` (or a
@@ -217,12 +246,12 @@ class PKSampler:
                 are read from the records' metadata otherwise).
             augment: callable on uint8 batches.
             split: the TFRecord split to sample from.
-            batches_per_epoch: ``"auto"`` (``n_images // (P*K)``, at least 1), an int, or None
+            batches_per_epoch: ``"auto"`` (``n_images // B``, at least 1), an int, or None
                 (infinite: give ``steps_per_epoch`` to ``fit``).
             validate: for files, check them once and drop unreadable ones (counted, warned).
 
         Returns:
-            ``tf.data.Dataset`` whose batches have the static shape ``(P*K, h, w, 3)``.
+            ``tf.data.Dataset`` whose batches have the static shape ``(B, h, w, 3)``.
         """
         image_size = _validate_image_size(image_size)
         n = self.batch_size
@@ -344,15 +373,19 @@ def pk_batches(
     split: str = "train",
     batches_per_epoch: int | str | None = "auto",
     validate: bool = True,
+    singles: int = 0,
 ) -> tf.data.Dataset:
-    """P x K batches ``(uint8 images (P*K, h, w, 3), int32 labels (P*K,))``: see :class:`PKSampler`.
+    """P x K batches ``(uint8 images (P*K, h, w, 3), int32 labels (P*K,))``: see :class:`PKSampler`
+    (``singles`` one-image identities add as many images to each batch).
 
     ``source`` is a TFRecord folder (streamed from the shards by byte offset), a list of
     ``ImageRecord`` / ``(path, label[, metadata])`` items, or a list of paths with ``labels``.
     Labels of in-memory sources are remapped to ``0..N-1`` (sorted distinct labels); TFRecord
     labels are the manifest's.
     """
-    sampler = PKSampler(P, K, camera_aware=camera_aware, tracklet_aware=tracklet_aware, seed=seed)
+    sampler = PKSampler(
+        P, K, camera_aware=camera_aware, tracklet_aware=tracklet_aware, seed=seed, singles=singles
+    )
     return sampler.dataset(
         source,
         image_size,

@@ -119,6 +119,8 @@ def test_wrong_type_names_key_and_file(tmp_path, text, key, expected):
             "validation.protocol",
         ),
         ({"data": {"root": "x"}, "sampler": {"P": 1}}, "sampler.P"),
+        ({"data": {"root": "x"}, "sampler": {"singles": -1}}, "sampler.singles"),
+        ({"data": {"root": "x"}, "sampler": {"kind": "random", "singles": 4}}, "sampler.singles"),
         ({"data": {"root": "x"}, "model": {"width": 0}}, "model.width"),
         ({"data": {"root": "x"}, "model": {"pooling_grid": [2]}}, "model.pooling_grid"),
         ({"data": {"root": "x", "min_images_per_identity": 0}}, "data.min_images_per_identity"),

@@ -10,7 +10,12 @@ import pytest
 from embedding_net.config import ConfigError, parse_config
 from embedding_net.config.schema import ModelConfig
 from embedding_net.training import train
-from tests.config.tiny_run import tiny_config_dict, trained_run, write_class_folders
+from tests.config.tiny_run import (
+    class_image,
+    tiny_config_dict,
+    trained_run,
+    write_class_folders,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +84,32 @@ def test_config_errors_found_with_the_data(tmp_path):
         train(parse_config(mapping, "x.yaml"))
     mapping = tiny_config_dict(data, tmp_path / "run2", loss={"name": "no-such"})
     with pytest.raises(ConfigError, match=r"x.yaml: loss.name"):
+        train(parse_config(mapping, "x.yaml"))
+
+
+def test_sampler_singles_trains_with_one_image_identities_as_extra_negatives(tmp_path):
+    from PIL import Image
+
+    data = write_class_folders(tmp_path / "data", n_classes=4, per_split=(("train", 4), ("val", 2)))
+    rng = np.random.default_rng(1)
+    for label in range(4, 9):  # five identities with a single training image
+        for split in ("train", "val"):
+            (data / split / f"c{label}").mkdir(parents=True)
+            Image.fromarray(class_image(label, rng)).save(data / split / f"c{label}" / "0.png")
+    mapping = tiny_config_dict(data, tmp_path / "run")
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "singles": 3}
+    result = train(parse_config(mapping, "x.yaml"))
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["steps_per_epoch"] == 21 // 9  # 21 training images, 3 x 2 + 3 per batch
+    assert result.epochs_run == 3 and np.all(np.isfinite(result.history["loss"]))
+    mapping = tiny_config_dict(data, tmp_path / "run2")
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "singles": 6}
+    with pytest.raises(ConfigError, match=r"x.yaml: sampler.singles: .* holds 4 and 5$"):
+        train(parse_config(mapping, "x.yaml"))
+    mapping = tiny_config_dict(data, tmp_path / "run3")
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "singles": 2}
+    mapping["data"]["min_images_per_identity"] = 2
+    with pytest.raises(ConfigError, match=r"holds 4 and 0 \(data.min_images_per_identity leaves"):
         train(parse_config(mapping, "x.yaml"))
 
 

@@ -117,6 +117,49 @@ def test_sampler_errors():
     assert all(sorted(set(b.tolist())) == [0, 1] for b in one_class)
 
 
+def test_singles_add_one_image_identities_as_negatives():
+    rng = np.random.default_rng(4)
+    counts = np.concatenate([rng.integers(2, 7, size=9), np.ones(13, dtype=int)])
+    labels = _labels(counts)
+    rng.shuffle(labels)
+    multi = set(np.flatnonzero(counts >= 2).tolist())
+    P, K, singles = 4, 2, 5
+    sampler = S.PKSampler(P, K, seed=0, singles=singles)
+    assert sampler.batch_size == P * K + singles
+    batches = list(itertools.islice(sampler.indices(labels), 130))
+    for b in batches:
+        assert b.shape == (P * K + singles,)
+        _check_pk(b[: P * K], labels, P, K)
+        assert set(labels[b[: P * K]].tolist()) <= multi, "the P identities have 2+ images"
+        tail = labels[b[P * K :]]
+        # distinct one-image identities, none of them in the P x K part: no positive pair
+        assert len(set(tail.tolist())) == singles and not set(tail.tolist()) & multi
+    # the one-image identities are drawn in shuffled rounds: each equally often (+-1 round)
+    seen = np.bincount(np.concatenate([labels[b[P * K :]] for b in batches]), minlength=22)
+    single_seen = seen[counts == 1]
+    assert single_seen.min() >= 1 and single_seen.max() - single_seen.min() <= 1
+    # singles=0 keeps one-image identities among the P (their K slots repeat the image)
+    plain = np.concatenate(list(itertools.islice(S.PKSampler(P, K, seed=0).indices(labels), 50)))
+    assert set(labels[plain].tolist()) & set(np.flatnonzero(counts == 1).tolist())
+    a = list(itertools.islice(S.PKSampler(P, K, seed=3, singles=2).indices(labels), 5))
+    b = list(itertools.islice(S.PKSampler(P, K, seed=3, singles=2).indices(labels), 5))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_singles_errors():
+    labels = _labels([3, 3, 1, 1])
+    with pytest.raises(ValueError, match=r"singles=3 one-image identities per batch, but the "):
+        next(S.PKSampler(2, 2, singles=3).indices(labels))
+    with pytest.raises(
+        ValueError, match=r"P=3 identities per batch, .* only 2 identities with two"
+    ):
+        next(S.PKSampler(3, 2, singles=1).indices(labels))
+    for bad in (-1, 1.5, "2"):
+        with pytest.raises(ValueError, match="singles must be an integer >= 0"):
+            S.PKSampler(2, 2, singles=bad)
+    assert next(S.PKSampler(2, 2, singles=2, seed=0).indices(labels)).shape == (6,)
+
+
 def _check_image_batches(ds, P, K, n_batches, names=None):
     batches = list(ds)
     assert len(batches) == n_batches
