@@ -161,13 +161,21 @@ class GridPooling(keras.layers.Layer):
         return config
 
 
-def validate_grid(grid, name: str = "grid") -> tuple[int, int]:
-    """``(rows, cols)`` as two ints >= 1, or a ValueError naming ``name``."""
+def validate_grid(
+    grid, name: str = "grid", parts: str = "rows, cols", optional: bool = False
+) -> tuple[int, int] | None:
+    """``(rows, cols)`` as two ints >= 1, or a ValueError naming ``name``.
+
+    ``parts`` names the two entries in the message (``"height, width"`` for a size);
+    ``optional=True`` lets ``None`` through (returned as is)."""
+    if optional and grid is None:
+        return None
     try:
         rows, cols = grid
         ok = all(not isinstance(v, bool) and int(v) == v and v >= 1 for v in (rows, cols))
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be (rows, cols) of positive integers, got {grid!r}")
+        allowed = " or None" if optional else ""
+        raise ValueError(f"{name} must be ({parts}) of positive integers{allowed}, got {grid!r}")
     return int(rows), int(cols)

@@ -408,17 +408,9 @@ def _validate_input_shape(input_shape) -> tuple:
 
 
 def _validate_center_crop(center_crop, input_shape: tuple) -> tuple | None:
-    if center_crop is None:
+    crop = validate_grid(center_crop, "center_crop", parts="height, width", optional=True)
+    if crop is None:
         return None
-    try:
-        crop = tuple(int(d) for d in center_crop)
-        valid = len(crop) == 2 and all(d >= 1 for d in crop) and crop == tuple(center_crop)
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(
-            f"center_crop must be (height, width) of positive integers or None, got {center_crop!r}"
-        )
     h, w = input_shape[:2]
     if (h is not None and crop[0] > h) or (w is not None and crop[1] > w):
         raise ValueError(
