@@ -70,13 +70,13 @@ def run(args) -> int:
 
     overrides = parse_overrides(args.set)
     config = load_config(args.config, overrides=overrides)
-    from embedding_net.training import train
+    from embedding_net.training import SaveError, train
 
     try:
         result = train(
             config, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite
         )
-    except FileExistsError as exc:
+    except (FileExistsError, SaveError) as exc:
         raise UsageError(str(exc)) from None
     summary = {
         "output_dir": str(result.output_dir),
