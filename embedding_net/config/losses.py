@@ -84,9 +84,9 @@ class WeightedLossSum(keras.losses.Loss):
 def loss_class(name: str) -> type:
     """The loss class registered under ``name`` (``_`` may replace ``-``)."""
     from embedding_net.losses import available_losses
-    from embedding_net.losses.base import _lookup_class
+    from embedding_net.losses.base import LOSSES
 
-    cls = _lookup_class(name)
+    cls = LOSSES.lookup(name)
     if cls is not None:
         return cls
     raise ValueError(f"unknown loss {name!r}; expected one of {available_losses()}")

@@ -25,6 +25,7 @@ from embedding_net.distances.objects import (
     available_distances,
     deserialize_distance,
     get_distance,
+    register_distance,
     serialize_distance,
 )
 
@@ -47,5 +48,6 @@ __all__ = [
     "l2_normalize",
     "lp_distance_matrix",
     "pairwise_distance",
+    "register_distance",
     "serialize_distance",
 ]

@@ -14,6 +14,7 @@ import keras
 from keras import ops
 
 from embedding_net.distances import functional as F
+from embedding_net.registry import Registry
 
 _PACKAGE = "embedding_net"
 
@@ -248,23 +249,22 @@ class FunctionDistance(Distance):
         }
 
 
-_NAMES: dict[str, Callable[[], Distance]] = {
-    "L2": EuclideanDistance,
-    "l2": EuclideanDistance,
-    "euclidean": EuclideanDistance,
-    "squared-L2": SquaredEuclideanDistance,
-    "squared-l2": SquaredEuclideanDistance,
-    "squared_l2": SquaredEuclideanDistance,
-    "squared-euclidean": SquaredEuclideanDistance,
-    "angular": AngularDistance,
-    "cosine": CosineSimilarity,
-    "cosine-similarity": CosineSimilarity,
-}
+DISTANCES = Registry("distance")
+DISTANCES.register("L2", EuclideanDistance, aliases=("euclidean",))
+DISTANCES.register("squared-L2", SquaredEuclideanDistance, aliases=("squared-euclidean",))
+DISTANCES.register("angular", AngularDistance)
+DISTANCES.register("cosine", CosineSimilarity, aliases=("cosine-similarity",))
+
+
+def register_distance(name: str, cls: type | None = None, *, aliases=()):
+    """Register a :class:`Distance` subclass under ``name`` for :func:`get_distance` (also usable
+    as a class decorator ``@register_distance("my-distance")``)."""
+    return DISTANCES.register(name, cls, aliases=aliases)
 
 
 def available_distances() -> list[str]:
-    """Names accepted by :func:`get_distance`."""
-    return sorted(_NAMES)
+    """Names accepted by :func:`get_distance` (case-insensitive, ``_`` may replace ``-``)."""
+    return DISTANCES.names()
 
 
 def get_distance(identifier=None, default: str = "L2") -> Distance:
@@ -287,12 +287,9 @@ def get_distance(identifier=None, default: str = "L2") -> Distance:
     if isinstance(identifier, Distance):
         return identifier
     if isinstance(identifier, str):
-        if identifier in _NAMES:
-            return _NAMES[identifier]()
-        raise ValueError(
-            f"Unknown distance {identifier!r}: expected one of {available_distances()}, "
-            "a Distance object or a callable"
-        )
+        if identifier in DISTANCES:
+            return DISTANCES.create(identifier)
+        raise DISTANCES.unknown(identifier, "a Distance object or a callable")
     if isinstance(identifier, dict):
         obj = keras.saving.deserialize_keras_object(identifier)
         return get_distance(obj)

@@ -14,41 +14,27 @@ import keras
 from keras import ops
 
 from embedding_net.distances import deserialize_distance, serialize_distance
+from embedding_net.registry import Registry
 
 _PACKAGE = "embedding_net"
 _OBJECT_ARGS = ("distance", "distance_metric", "miner")
 
 # loss name -> class; filled by register_loss() calls next to each class
-_REGISTRY: dict[str, type] = {}
+LOSSES = Registry("loss")
 
 
-def register_loss(name: str, cls: type | None = None):
+def register_loss(name: str, cls: type | None = None, *, aliases=()):
     """Register a loss class under ``name`` for :func:`embedding_net.losses.get`.
 
     Usable as ``register_loss("triplet-hard", TripletHardLoss)`` or as a class decorator
     ``@register_loss("triplet-hard")``.
     """
-
-    def _add(klass):
-        _REGISTRY[name] = klass
-        return klass
-
-    return _add if cls is None else _add(cls)
+    return LOSSES.register(name, cls, aliases=aliases)
 
 
 def available_losses() -> list[str]:
     """Registered loss names accepted by :func:`get`."""
-    return sorted(_REGISTRY)
-
-
-def _lookup_class(name: str) -> type | None:
-    """The class registered under ``name`` (``_`` may replace ``-``) or named ``name``
-    (``"TripletSemiHardLoss"``); None when there is none."""
-    key = name.lower().replace("_", "-")
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    by_class = {cls.__name__: cls for cls in _REGISTRY.values()}
-    return by_class.get(name)
+    return LOSSES.names()
 
 
 def get(identifier, **kwargs):
@@ -67,13 +53,10 @@ def get(identifier, **kwargs):
         return identifier
     if isinstance(identifier, dict):
         return keras.losses.deserialize(identifier)
-    cls = _lookup_class(identifier) if isinstance(identifier, str) else None
+    cls = LOSSES.lookup(identifier) if isinstance(identifier, str) else None
     if cls is not None:
         return cls(**kwargs)
-    raise ValueError(
-        f"Unknown loss {identifier!r}: expected one of {available_losses()}, a loss class name, "
-        "a keras.losses.Loss or a config dict"
-    )
+    raise LOSSES.unknown(identifier, "a loss class name, a keras.losses.Loss or a config dict")
 
 
 def _serialize_arg(key, value):

@@ -27,28 +27,38 @@ from embedding_net.miners.triplet_miners import (
     EasyPositiveMiner,
     SemiHardMiner,
 )
+from embedding_net.registry import Registry
 
-_MINERS = {
-    "batch-hard": BatchHardMiner,
-    "batch-all": BatchAllMiner,
-    "semi-hard": SemiHardMiner,
-    "easy-positive": EasyPositiveMiner,
-    "distance-weighted": DistanceWeightedMiner,
-    "multi-similarity": MultiSimilarityMiner,
-}
+MINERS = Registry("miner")
+for _name, _cls in (
+    ("batch-hard", BatchHardMiner),
+    ("batch-all", BatchAllMiner),
+    ("semi-hard", SemiHardMiner),
+    ("easy-positive", EasyPositiveMiner),
+    ("distance-weighted", DistanceWeightedMiner),
+    ("multi-similarity", MultiSimilarityMiner),
+):
+    MINERS.register(_name, _cls)
+
+
+def register_miner(name: str, cls: type | None = None, *, aliases=()):
+    """Register a :class:`Miner` subclass under ``name`` for :func:`get_miner` (also usable as a
+    class decorator ``@register_miner("my-miner")``)."""
+    return MINERS.register(name, cls, aliases=aliases)
 
 
 def available_miners() -> list[str]:
-    """Names accepted by :func:`get_miner` (``_`` may replace ``-``)."""
-    return sorted(_MINERS)
+    """Names accepted by :func:`get_miner` (case-insensitive, ``_`` may replace ``-``)."""
+    return MINERS.names()
 
 
 def get_miner(identifier, **kwargs) -> Miner | None:
     """Resolve a miner identifier.
 
     Args:
-        identifier: a name from :func:`available_miners` (``"batch_hard"`` also accepted), a
-            :class:`Miner`, a serialised config dict, or ``None`` (returns ``None``).
+        identifier: a name from :func:`available_miners` (``"batch_hard"`` and the class name
+            ``"BatchHardMiner"`` also accepted), a :class:`Miner`, a serialised config dict, or
+            ``None`` (returns ``None``).
         **kwargs: constructor arguments when ``identifier`` is a name.
 
     Raises:
@@ -58,13 +68,9 @@ def get_miner(identifier, **kwargs) -> Miner | None:
         return identifier
     if isinstance(identifier, dict):
         return get_miner(keras.saving.deserialize_keras_object(identifier))
-    if isinstance(identifier, str):
-        key = identifier.lower().replace("_", "-")
-        if key in _MINERS:
-            return _MINERS[key](**kwargs)
-    raise ValueError(
-        f"Unknown miner {identifier!r}: expected one of {available_miners()}, a Miner or None"
-    )
+    if isinstance(identifier, str) and identifier in MINERS:
+        return MINERS.create(identifier, **kwargs)
+    raise MINERS.unknown(identifier, "a Miner or None")
 
 
 __all__ = [
@@ -83,5 +89,6 @@ __all__ = [
     "labels_to_int",
     "masked_maximum",
     "masked_minimum",
+    "register_miner",
     "row_cumsum",
 ]
