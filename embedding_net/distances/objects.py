@@ -198,6 +198,19 @@ class CosineSimilarity(Distance):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class DotProductSimilarity(Distance):
+    """Un-normalised dot product ``x . y`` (a similarity: ``is_inverted = True``).
+
+    With ``normalize_embeddings=True`` it equals :class:`CosineSimilarity`.
+    """
+
+    is_inverted = True
+
+    def compute_matrix(self, x, y):
+        return ops.matmul(x, ops.transpose(y))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class AngularDistance(Distance):
     """tensorflow-addons' ``"angular"`` distance: ``max(1 - cos, 0)`` (not arccos).
 
@@ -254,6 +267,7 @@ DISTANCES.register("L2", EuclideanDistance, aliases=("euclidean",))
 DISTANCES.register("squared-L2", SquaredEuclideanDistance, aliases=("squared-euclidean",))
 DISTANCES.register("angular", AngularDistance)
 DISTANCES.register("cosine", CosineSimilarity, aliases=("cosine-similarity",))
+DISTANCES.register("dot", DotProductSimilarity, aliases=("dot-product",))
 
 
 def register_distance(name: str, cls: type | None = None, *, aliases=()):
@@ -272,7 +286,7 @@ def get_distance(identifier=None, default: str = "L2") -> Distance:
 
     Args:
         identifier: a name (``"L2"``, ``"euclidean"``, ``"squared-L2"``, ``"angular"``,
-            ``"cosine"``), a :class:`Distance`, a callable ``(B, D) -> (B, B)`` (wrapped in
+            ``"cosine"``, ``"dot"``), a :class:`Distance`, a callable ``(B, D) -> (B, B)`` (wrapped in
             :class:`FunctionDistance`), a serialised config dict, or ``None`` for ``default``.
         default: name used when ``identifier`` is ``None``.
 
