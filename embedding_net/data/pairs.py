@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from embedding_net.data.adapters import TripletRecords, encode_labels, read_triplets_csv
+from embedding_net.data.datasets.triplets_csv import TripletRecords, read_triplets_csv
 from embedding_net.data.images import (
     NATIVE,
     _validate_image_size,
@@ -27,6 +27,7 @@ from embedding_net.data.images import (
     decode_resize,
     read_image_file,
 )
+from embedding_net.data.labels import encode_labels
 
 
 def _checked(paths: Sequence[str], validate: bool):
@@ -172,7 +173,7 @@ def fixed_pair_dataset(
     batch_size: int = 32,
     validate: bool = True,
 ) -> tf.data.Dataset:
-    """Given pairs in order (e.g. :func:`~embedding_net.data.adapters.read_lfw_pairs`):
+    """Given pairs in order (e.g. :func:`~embedding_net.data.datasets.lfw.read_lfw_pairs`):
     ``((x1, x2), y float32)``. Pairs with an unreadable image are dropped (warned, counted)."""
     image_size = _validate_image_size(image_size)
     if not (len(paths1) == len(paths2) == len(is_same)):
@@ -236,7 +237,7 @@ def triplet_dataset(
     Args:
         source: a list of image paths (random triplets drawn from ``labels``), a triplets CSV
             path (columns Anchor,Positive,Negative) or a
-            :class:`~embedding_net.data.adapters.TripletRecords`.
+            :class:`~embedding_net.data.datasets.triplets_csv.TripletRecords`.
         labels: identity per path (paths source only).
         image_size: (height, width).
         batch_size: triplets per batch.

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from embedding_net.data.adapters import ImageRecord, encode_labels
+from embedding_net.data.datasets.base import ImageRecord
 from embedding_net.data.images import (
     NATIVE,
     _validate_image_size,
@@ -40,6 +40,7 @@ from embedding_net.data.images import (
     read_image_file,
     split_augment,
 )
+from embedding_net.data.labels import encode_labels
 from embedding_net.data.tfrecords import TFRecordIndex, parse_example
 
 

@@ -1,0 +1,134 @@
+"""The one table of dataset layouts: name -> how to list its records and what they carry.
+
+Every part of the package that reads a dataset by layout name goes through this table: the
+config's ``data.layout`` (:func:`embedding_net.config.records.list_records`), the ``--layout``
+option of every CLI subcommand, the checks that depend on a layout (``split: given`` needs
+given splits, ``triplets_csv`` trains a triplet model) and the readers of held-out images.
+
+Adding a dataset is one module in this package (a ``listing(source, people_file=None)``
+function returning a :class:`~embedding_net.data.datasets.base.Listing`) plus one
+:class:`Layout` line in :data:`LAYOUTS` (see docs/data.md, "Adding a dataset").
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from embedding_net.data.datasets import folders, gtsrb, lfw, reid, tfrecord, triplets_csv
+from embedding_net.data.datasets.base import Listing
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a dataset is read, and what its records carry.
+
+    Attributes:
+        name: the layout's name (``data.layout`` in a config, ``--layout`` on the CLI).
+        list_records: ``list_records(source: Path, people_file: str | None) -> Listing``.
+        description: one line for docs and ``--help``.
+        source: ``"folder"`` (the source is a directory) or ``"file"`` (e.g. a CSV).
+        cameras: records carry a ``camera`` id (re-id protocols remove same-camera matches).
+        tracklets: records carry a ``tracklet`` id (``split: tracklet`` holds whole tracks out).
+        pairs: the dataset ships verification pair files (LFW ``pairs.txt``).
+        given_split: records carry ``metadata["split"]`` (``split: given``).
+        triplet_rows: the listing also holds (anchor, positive, negative) rows: trains
+            ``model.kind: triplet``.
+        image_files: records name image files; False when they are positions in TFRecord
+            shards (read with :func:`~embedding_net.data.datasets.tfrecord.read_shard_images`).
+        aliases: deprecated spellings, still accepted with a ``DeprecationWarning``.
+    """
+
+    name: str
+    list_records: Callable[..., Listing]
+    description: str
+    source: str = "folder"
+    cameras: bool = False
+    tracklets: bool = False
+    pairs: bool = False
+    given_split: bool = False
+    triplet_rows: bool = False
+    image_files: bool = True
+    aliases: tuple[str, ...] = ()
+
+    def read(self, source: str | Path, people_file: str | None = None) -> Listing:
+        """The :class:`Listing` of ``source`` (``people_file``: LFW people to keep)."""
+        return self.list_records(Path(source), people_file)
+
+
+def _reid(naming: str) -> Callable[..., Listing]:
+    return partial(reid.listing, naming=naming)
+
+
+# fmt: off
+LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
+    Layout("folders", folders.listing, "root/<class>/* or root/train|val/<class>/*", given_split=True),
+    Layout("gtsrb", gtsrb.listing, "GTSRB class folders with track ids", tracklets=True, given_split=True),
+    Layout("cuhk03", _reid("cuhk03"), "CUHK03 file names 0005_c1_00.jpg", cameras=True),
+    Layout("market", _reid("market"), "Market-1501 file names 0001_c1s1_000151_00.jpg", cameras=True),
+    Layout("duke", _reid("duke"), "DukeMTMC-reID file names (Market-1501 naming)", cameras=True),
+    Layout("mars", _reid("mars"), "MARS file names 0001C1T0001F001.jpg", cameras=True, tracklets=True),
+    Layout("lfw", lfw.listing, "LFW person folders Name/Name_0001.jpg", pairs=True),
+    Layout("triplets_csv", triplets_csv.listing, "CSV with Anchor,Positive,Negative columns", source="file", triplet_rows=True, aliases=("triplets-csv",)),
+    Layout("tfrecord", tfrecord.listing, "folder written by embedding-net tfrecord", given_split=True, image_files=False),
+)}
+# fmt: on
+
+_ALIASES = {alias: layout.name for layout in LAYOUTS.values() for alias in layout.aliases}
+
+
+def find_layout(name: str) -> Layout | None:
+    """The layout called ``name`` or with ``name`` as an alias (no warning); None if none."""
+    if not isinstance(name, str):
+        return None
+    return LAYOUTS.get(_ALIASES.get(name, name))
+
+
+def get_layout(name: str | Layout) -> Layout:
+    """The :class:`Layout` called ``name``.
+
+    A deprecated alias (``"triplets-csv"``) gives its layout with a ``DeprecationWarning``.
+
+    Raises:
+        ValueError: unknown name; the message lists the valid names.
+    """
+    if isinstance(name, Layout):
+        return name
+    layout = find_layout(name)
+    if layout is None:
+        raise ValueError(f"Unknown layout {name!r}: expected one of {list(LAYOUTS)}")
+    if layout.name != name:
+        warnings.warn(
+            f"layout {name!r} is deprecated: use {layout.name!r}", DeprecationWarning, stacklevel=2
+        )
+    return layout
+
+
+def layout_names(**flags) -> tuple[str, ...]:
+    """Names of the layouts (table order) whose attributes equal ``flags``.
+
+    ``layout_names()`` lists all; ``layout_names(image_files=True, source="folder")`` the
+    layouts of image folders; ``layout_names(tracklets=True)`` those with track ids.
+
+    Raises:
+        ValueError: a flag is not a :class:`Layout` attribute.
+    """
+    fields = Layout.__dataclass_fields__
+    unknown = sorted(set(flags) - set(fields))
+    if unknown:
+        raise ValueError(f"layout_names: unknown attribute(s) {unknown}, expected {list(fields)}")
+    return tuple(
+        name
+        for name, layout in LAYOUTS.items()
+        if all(getattr(layout, k) == v for k, v in flags.items())
+    )
+
+
+def list_layout_records(
+    layout: str | Layout, source: str | Path, people_file: str | None = None
+) -> Listing:
+    """``(records, triplets)`` of ``source`` read as ``layout`` (see :meth:`Layout.read`)."""
+    return get_layout(layout).read(source, people_file)
