@@ -139,3 +139,41 @@ def test_tfrecords_names_importable_from_the_package():
         assert hasattr(T, name), name
     for name in ("TFRecordIndex", "read_manifest", "read_tfrecords", "write_tfrecords"):
         assert getattr(D, name) is getattr(T, name)
+
+
+def test_adding_a_dataset_is_a_module_and_a_table_line(tmp_path, monkeypatch):
+    """The recipe of docs/data.md, "Adding a dataset"."""
+    import re
+    import sys
+    import types
+    from pathlib import Path
+
+    from embedding_net.data.datasets import registry
+    from embedding_net.data.datasets.base import ImageRecord, Listing, is_image, require_dir
+
+    name = re.compile(r"^(.+)_(\d+)_(\d+)$")
+
+    def listing(source: Path, people_file=None) -> Listing:
+        root = require_dir(source, "data.root")
+        records = []
+        for path in sorted(p for p in root.iterdir() if is_image(p)):
+            m = name.match(path.stem)
+            if m:
+                records.append(ImageRecord(str(path), m.group(1), {"camera": int(m.group(2))}))
+        return Listing(records)
+
+    module = types.ModuleType("embedding_net.data.datasets.my_faces")
+    module.listing = listing
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    layout = Layout("my_faces", "my_faces", "my faces", cameras=True)
+    monkeypatch.setitem(registry.LAYOUTS, "my_faces", layout)
+    for person, cam, n in [("ann", 1, 0), ("ann", 2, 1), ("bob", 1, 0)]:
+        write_image(tmp_path / f"{person}_{cam}_{n}.png", len(person))
+    records, triplets = list_records(DataConfig(root=str(tmp_path), layout="my_faces"))
+    assert triplets is None
+    assert [(r.label, r.metadata["camera"]) for r in records] == [
+        ("ann", 1),
+        ("ann", 2),
+        ("bob", 1),
+    ]
+    assert "my_faces" in layout_names(cameras=True, source="folder")

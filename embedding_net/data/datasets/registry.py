@@ -7,28 +7,29 @@ given splits, ``triplets_csv`` trains a triplet model) and the readers of held-o
 
 Adding a dataset is one module in this package (a ``listing(source, people_file=None)``
 function returning a :class:`~embedding_net.data.datasets.base.Listing`) plus one
-:class:`Layout` line in :data:`LAYOUTS` (see docs/data.md, "Adding a dataset").
+:class:`Layout` line in :data:`LAYOUTS` naming that module (see docs/data.md, "Adding a
+dataset"). Modules are imported when a layout is first read.
 """
 
 from __future__ import annotations
 
+import importlib
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from embedding_net.data.datasets import folders, gtsrb, lfw, reid, tfrecord, triplets_csv
 from embedding_net.data.datasets.base import Listing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layout:
     """How a dataset is read, and what its records carry.
 
     Attributes:
         name: the layout's name (``data.layout`` in a config, ``--layout`` on the CLI).
-        list_records: ``list_records(source: Path, people_file: str | None) -> Listing``.
+        module: the module of :mod:`embedding_net.data.datasets` that reads it; its
+            ``listing(source: Path, people_file: str | None, **options) -> Listing`` is called.
         description: one line for docs and ``--help``.
         source: ``"folder"`` (the source is a directory) or ``"file"`` (e.g. a CSV).
         cameras: records carry a ``camera`` id (re-id protocols remove same-camera matches).
@@ -40,10 +41,11 @@ class Layout:
         image_files: records name image files; False when they are positions in TFRecord
             shards (read with :func:`~embedding_net.data.datasets.tfrecord.read_shard_images`).
         aliases: deprecated spellings, still accepted with a ``DeprecationWarning``.
+        options: keyword arguments of the module's ``listing`` (``{"naming": "mars"}``).
     """
 
     name: str
-    list_records: Callable[..., Listing]
+    module: str
     description: str
     source: str = "folder"
     cameras: bool = False
@@ -53,27 +55,25 @@ class Layout:
     triplet_rows: bool = False
     image_files: bool = True
     aliases: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
 
     def read(self, source: str | Path, people_file: str | None = None) -> Listing:
         """The :class:`Listing` of ``source`` (``people_file``: LFW people to keep)."""
-        return self.list_records(Path(source), people_file)
-
-
-def _reid(naming: str) -> Callable[..., Listing]:
-    return partial(reid.listing, naming=naming)
+        module = importlib.import_module(f"embedding_net.data.datasets.{self.module}")
+        return module.listing(Path(source), people_file, **self.options)
 
 
 # fmt: off
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
-    Layout("folders", folders.listing, "root/<class>/* or root/train|val/<class>/*", given_split=True),
-    Layout("gtsrb", gtsrb.listing, "GTSRB class folders with track ids", tracklets=True, given_split=True),
-    Layout("cuhk03", _reid("cuhk03"), "CUHK03 file names 0005_c1_00.jpg", cameras=True),
-    Layout("market", _reid("market"), "Market-1501 file names 0001_c1s1_000151_00.jpg", cameras=True),
-    Layout("duke", _reid("duke"), "DukeMTMC-reID file names (Market-1501 naming)", cameras=True),
-    Layout("mars", _reid("mars"), "MARS file names 0001C1T0001F001.jpg", cameras=True, tracklets=True),
-    Layout("lfw", lfw.listing, "LFW person folders Name/Name_0001.jpg", pairs=True),
-    Layout("triplets_csv", triplets_csv.listing, "CSV with Anchor,Positive,Negative columns", source="file", triplet_rows=True, aliases=("triplets-csv",)),
-    Layout("tfrecord", tfrecord.listing, "folder written by embedding-net tfrecord", given_split=True, image_files=False),
+    Layout("folders", "folders", "root/<class>/* or root/train|val/<class>/*", given_split=True),
+    Layout("gtsrb", "gtsrb", "GTSRB class folders with track ids", tracklets=True, given_split=True),
+    Layout("cuhk03", "reid", "CUHK03 file names 0005_c1_00.jpg", cameras=True, options={"naming": "cuhk03"}),
+    Layout("market", "reid", "Market-1501 file names 0001_c1s1_000151_00.jpg", cameras=True, options={"naming": "market"}),
+    Layout("duke", "reid", "DukeMTMC-reID file names (Market-1501 naming)", cameras=True, options={"naming": "duke"}),
+    Layout("mars", "reid", "MARS file names 0001C1T0001F001.jpg", cameras=True, tracklets=True, options={"naming": "mars"}),
+    Layout("lfw", "lfw", "LFW person folders Name/Name_0001.jpg", pairs=True),
+    Layout("triplets_csv", "triplets_csv", "CSV with Anchor,Positive,Negative columns", source="file", triplet_rows=True, aliases=("triplets-csv",)),
+    Layout("tfrecord", "tfrecord", "folder written by embedding-net tfrecord", given_split=True, image_files=False),
 )}
 # fmt: on
 
