@@ -74,16 +74,13 @@ def load_image_files(paths, image_size) -> np.ndarray:
 
 
 def list_folder(root, layout: str, people_file=None) -> list:
-    """``ImageRecord`` s of a dataset folder (see :func:`embedding_net.config.records.list_records`)."""
-    from embedding_net.config.records import list_records
-    from embedding_net.config.schema import DataConfig
+    """``ImageRecord`` s of a dataset folder read as ``layout`` (see
+    :data:`embedding_net.data.datasets.LAYOUTS`)."""
+    from embedding_net.data.datasets import get_layout
 
     if not Path(root).is_dir():
         raise UsageError(f"{root} is not a folder")
-    records, _ = list_records(
-        DataConfig(root=os.fspath(root), layout=layout, people_file=people_file)
-    )
-    return records
+    return get_layout(layout).read(root, people_file).records
 
 
 def check_output(path, overwrite: bool, what: str = "--output") -> Path:

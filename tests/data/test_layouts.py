@@ -177,3 +177,12 @@ def test_adding_a_dataset_is_a_module_and_a_table_line(tmp_path, monkeypatch):
         ("bob", 1),
     ]
     assert "my_faces" in layout_names(cameras=True, source="folder")
+
+
+def test_tracklet_split_error_names_the_layouts_with_track_ids(class_folders):
+    from embedding_net.config.records import split_records
+
+    data = DataConfig(root=str(class_folders), layout="folders", split="tracklet")
+    records, triplets = list_records(data)
+    with pytest.raises(ValueError, match=r"needs track ids \(layouts gtsrb, mars\);"):
+        split_records(records, triplets, data, seed=0)
