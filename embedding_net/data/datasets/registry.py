@@ -30,7 +30,7 @@ class Layout:
         name: the layout's name (``data.layout`` in a config, ``--layout`` on the CLI).
         module: the module of :mod:`embedding_net.data.datasets` that reads it; its
             ``listing(source: Path, people_file: str | None, **options) -> Listing`` is called.
-        description: one line for docs and ``--help``.
+        description: one line saying what the layout reads (for readers of the table).
         source: ``"folder"`` (the source is a directory) or ``"file"`` (e.g. a CSV).
         cameras: records carry a ``camera`` id (re-id protocols remove same-camera matches).
         tracklets: records carry a ``tracklet`` id (``split: tracklet`` holds whole tracks out).
