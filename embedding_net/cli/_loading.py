@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from embedding_net.cli import UsageError
+from embedding_net.data.datasets import find_layout, layout_names
 
-LAYOUTS = ("folders", "gtsrb", "cuhk03", "market", "duke", "mars", "lfw")
+# layouts of an image folder: what ``--layout`` of encode / evaluate / visualize accepts
+LAYOUTS = layout_names(image_files=True, source="folder")
+
+
+def layout_argument(value: str) -> str:
+    """argparse ``type=`` of ``--layout``: a deprecated spelling becomes its layout's name
+    with a warning on stderr; other values are returned as given (``choices`` rejects them)."""
+    layout = find_layout(value)
+    if layout is None or layout.name == value:
+        return value
+    print(
+        f"embedding-net: warning: --layout {value} is deprecated, use --layout {layout.name}",
+        file=sys.stderr,
+    )
+    return layout.name
 
 
 def load_model(path):
@@ -58,16 +74,13 @@ def load_image_files(paths, image_size) -> np.ndarray:
 
 
 def list_folder(root, layout: str, people_file=None) -> list:
-    """``ImageRecord`` s of a dataset folder (see :func:`embedding_net.config.records.list_records`)."""
-    from embedding_net.config.records import list_records
-    from embedding_net.config.schema import DataConfig
+    """``ImageRecord`` s of a dataset folder read as ``layout`` (see
+    :data:`embedding_net.data.datasets.LAYOUTS`)."""
+    from embedding_net.data.datasets import get_layout
 
     if not Path(root).is_dir():
         raise UsageError(f"{root} is not a folder")
-    records, _ = list_records(
-        DataConfig(root=os.fspath(root), layout=layout, people_file=people_file)
-    )
-    return records
+    return get_layout(layout).read(root, people_file).records
 
 
 def check_output(path, overwrite: bool, what: str = "--output") -> Path:

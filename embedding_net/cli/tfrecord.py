@@ -13,7 +13,11 @@ import argparse
 import json
 from pathlib import Path
 
-LAYOUTS = ("folders", "market", "duke", "cuhk03", "mars", "gtsrb", "lfw", "triplets-csv")
+from embedding_net.cli._loading import layout_argument
+from embedding_net.data.datasets import layout_names
+
+# every layout whose records name image files (not ``tfrecord`` itself)
+LAYOUTS = layout_names(image_files=True)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,10 +31,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "--overwrite is given."
         ),
     )
-    parser.add_argument("input", help="dataset folder (or the CSV file for --layout triplets-csv)")
+    parser.add_argument("input", help="dataset folder (or the CSV file for --layout triplets_csv)")
     parser.add_argument("output", help="output folder")
     parser.add_argument(
         "--layout",
+        type=layout_argument,
         choices=LAYOUTS,
         default="folders",
         help="how labels are read (default: folders)",
@@ -67,31 +72,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _records(args):
     from embedding_net.cli import UsageError
-    from embedding_net.data import adapters
+    from embedding_net.data.datasets import get_layout
 
     source = Path(args.input)
     if not source.exists():
         raise UsageError(f"input {source} does not exist")
-    layout = args.layout
-    if layout == "triplets-csv":
-        return adapters.triplet_records_to_images(adapters.read_triplets_csv(source))
-    if not source.is_dir():
-        raise UsageError(f"input {source} is not a folder (layout {layout!r})")
-    if layout == "folders":
-        return adapters.list_class_folders(source)
-    if layout == "gtsrb":
-        return adapters.list_gtsrb(source)
-    if layout == "lfw":
-        return adapters.list_lfw_people(source, args.people_file)
-    return adapters.list_reid_images(source, naming=layout)
+    layout = get_layout(args.layout)
+    if layout.source == "folder" and not source.is_dir():
+        raise UsageError(f"input {source} is not a folder (layout {layout.name!r})")
+    return layout.read(source, args.people_file).records
 
 
 def run(args) -> int:
     from embedding_net.cli import UsageError
-    from embedding_net.data.tfrecords import _existing_outputs, write_tfrecords
+    from embedding_net.data.tfrecords import existing_outputs, write_tfrecords
 
     output = Path(args.output)
-    existing = _existing_outputs(output)
+    existing = existing_outputs(output)
     if existing and not args.overwrite:
         raise UsageError(
             f"{output} already holds TFRecords ({existing[0].name}, ...): add --overwrite to replace them"

@@ -39,51 +39,23 @@ class SplitRecords:
 def list_records(data: DataConfig):
     """List the images of ``data.root`` following ``data.layout``.
 
+    The layout is looked up in :data:`embedding_net.data.datasets.LAYOUTS` (a deprecated
+    spelling is accepted with a ``DeprecationWarning``).
+
     Returns:
         ``(records, triplets)``: a list of ``ImageRecord`` and, for ``triplets_csv``, the
         ``TripletRecords`` of the CSV (else None).
 
     Raises:
         FileNotFoundError: ``data.root`` does not exist or holds no image.
+        ValueError: unknown layout.
     """
-    from embedding_net.data import adapters
+    from embedding_net.data.datasets import get_layout
 
     root = Path(data.root)
     if not root.exists():
         raise FileNotFoundError(f"data.root: {root} does not exist")
-    layout = data.layout
-    if layout == "triplets_csv":
-        triplets = adapters.read_triplets_csv(root)
-        return adapters.triplet_records_to_images(triplets), triplets
-    if layout == "tfrecord":
-        return _tfrecord_records(root), None
-    if layout == "folders":
-        return adapters.list_class_folders(root), None
-    if layout == "gtsrb":
-        return adapters.list_gtsrb(root), None
-    if layout == "lfw":
-        return adapters.list_lfw_people(root, data.people_file), None
-    return adapters.list_reid_images(root, naming=layout), None
-
-
-def _tfrecord_records(root: Path) -> list:
-    """Placeholder records of a TFRecord folder: labels/cameras/splits from its index files."""
-    from embedding_net.data.adapters import ImageRecord
-    from embedding_net.data.tfrecords import TFRecordIndex, read_manifest
-
-    manifest = read_manifest(root)
-    records = []
-    for split in manifest["splits"]:
-        index = TFRecordIndex(root, split)
-        for i in range(len(index)):
-            meta = {
-                "split": split,
-                "camera": int(index.cameras[i]),
-                "tracklet": int(index.tracklets[i]),
-                "position": i,
-            }
-            records.append(ImageRecord(f"{root}#{split}/{i}", int(index.labels[i]), meta))
-    return records
+    return get_layout(data.layout).read(root, data.people_file)
 
 
 def _subset(records: list, data: DataConfig, rng: np.random.Generator) -> list:
@@ -137,6 +109,86 @@ def split_seed(config) -> int:
     return config.seed if seed is None else seed
 
 
+def _split_none(records: list, data: DataConfig, rng: np.random.Generator):
+    return list(records), []
+
+
+def _split_given(records: list, data: DataConfig, rng: np.random.Generator):
+    splits = {r.metadata.get("split") for r in records}
+    if not {"train", "val"} <= splits:
+        raise ValueError(
+            f"data.split: 'given' needs train/ and val/ folders under {data.root}, found "
+            f"splits {sorted(s for s in splits if s)}"
+        )
+    train = [r for r in records if r.metadata.get("split") == "train"]
+    val = [r for r in records if r.metadata.get("split") == "val"]
+    return train, val
+
+
+def _split_identity(records: list, data: DataConfig, rng: np.random.Generator):
+    labels = sorted({r.label for r in records}, key=lambda x: (str(type(x)), x))
+    if len(labels) < 3:
+        raise ValueError(
+            f"data.split: 'identity' needs at least 3 identities, {data.root} has {len(labels)}"
+        )
+    n_val = min(len(labels) - 2, max(2, int(round(data.val_fraction * len(labels)))))
+    held = {labels[i] for i in rng.choice(len(labels), n_val, replace=False)}
+    train = [r for r in records if r.label not in held]
+    val = [r for r in records if r.label in held]
+    return train, val
+
+
+def _split_tracklet(records: list, data: DataConfig, rng: np.random.Generator):
+    from embedding_net.data.datasets import layout_names
+
+    if any(r.metadata.get("tracklet") is None for r in records):
+        raise ValueError(
+            f"data.split: 'tracklet' needs track ids (layouts "
+            f"{', '.join(layout_names(tracklets=True))}); {data.root} has images without one"
+        )
+    tracks = defaultdict(set)
+    for r in records:
+        tracks[r.label].add(r.metadata["tracklet"])
+    held = set()
+    for label in sorted(tracks, key=lambda x: (str(type(x)), x)):
+        ids = sorted(tracks[label])
+        if len(ids) < 2:
+            continue
+        n_val = min(len(ids) - 1, max(1, int(round(data.val_fraction * len(ids)))))
+        held.update((label, ids[i]) for i in rng.choice(len(ids), n_val, replace=False))
+    train = [r for r in records if (r.label, r.metadata["tracklet"]) not in held]
+    val = [r for r in records if (r.label, r.metadata["tracklet"]) in held]
+    return train, val
+
+
+# data.split -> (records, data, rng) -> (train, val)
+_SPLITS = {
+    "none": _split_none,
+    "given": _split_given,
+    "identity": _split_identity,
+    "tracklet": _split_tracklet,
+}
+
+
+def _train_triplets(triplets, train: list, data: DataConfig):
+    """The CSV rows whose three images are all training images (pseudo-identities by union-find)."""
+    from embedding_net.data.datasets import TripletRecords
+
+    train_paths = {r.path for r in train}
+    keep = [
+        i
+        for i, (a, p, n) in enumerate(zip(triplets.anchors, triplets.positives, triplets.negatives))
+        if a in train_paths and p in train_paths and n in train_paths
+    ]
+    if not keep:
+        raise ValueError(f"data: no CSV row of {data.root} is left for training after the split")
+    return TripletRecords(
+        [triplets.anchors[i] for i in keep],
+        [triplets.positives[i] for i in keep],
+        [triplets.negatives[i] for i in keep],
+    )
+
+
 def split_records(records: list, triplets, data: DataConfig, seed: int) -> SplitRecords:
     """Subset (``max_identities``, ``max_images_per_identity``) and split the records; then
     leave training identities with fewer than ``min_images_per_identity`` images out.
@@ -154,77 +206,19 @@ def split_records(records: list, triplets, data: DataConfig, seed: int) -> Split
         ValueError: the split cannot be made (no ``train``/``val`` folders for ``given``, no
             track ids for ``tracklet``, fewer than 2 identities to hold out from).
     """
-    from embedding_net.data.adapters import TripletRecords, encode_labels
+    from embedding_net.data.labels import encode_labels
 
     rng = np.random.default_rng(seed)
     records = _subset(records, data, rng)
-    split = data.split
-    if split == "none":
-        train, val = list(records), []
-    elif split == "given":
-        splits = {r.metadata.get("split") for r in records}
-        if not {"train", "val"} <= splits:
-            raise ValueError(
-                f"data.split: 'given' needs train/ and val/ folders under {data.root}, found "
-                f"splits {sorted(s for s in splits if s)}"
-            )
-        train = [r for r in records if r.metadata.get("split") == "train"]
-        val = [r for r in records if r.metadata.get("split") == "val"]
-    elif split == "identity":
-        labels = sorted({r.label for r in records}, key=lambda x: (str(type(x)), x))
-        if len(labels) < 3:
-            raise ValueError(
-                f"data.split: 'identity' needs at least 3 identities, {data.root} has {len(labels)}"
-            )
-        n_val = min(len(labels) - 2, max(2, int(round(data.val_fraction * len(labels)))))
-        held = {labels[i] for i in rng.choice(len(labels), n_val, replace=False)}
-        train = [r for r in records if r.label not in held]
-        val = [r for r in records if r.label in held]
-    elif split == "tracklet":
-        if any(r.metadata.get("tracklet") is None for r in records):
-            raise ValueError(
-                f"data.split: 'tracklet' needs track ids (layouts gtsrb, mars); {data.root} "
-                "has images without one"
-            )
-        tracks = defaultdict(set)
-        for r in records:
-            tracks[r.label].add(r.metadata["tracklet"])
-        held = set()
-        for label in sorted(tracks, key=lambda x: (str(type(x)), x)):
-            ids = sorted(tracks[label])
-            if len(ids) < 2:
-                continue
-            n_val = min(len(ids) - 1, max(1, int(round(data.val_fraction * len(ids)))))
-            held.update((label, ids[i]) for i in rng.choice(len(ids), n_val, replace=False))
-        train = [r for r in records if (r.label, r.metadata["tracklet"]) not in held]
-        val = [r for r in records if (r.label, r.metadata["tracklet"]) in held]
-    else:  # pragma: no cover - validated by the schema
-        raise ValueError(f"data.split: unknown split {split!r}")
+    if data.split not in _SPLITS:  # pragma: no cover - validated by the schema
+        raise ValueError(f"data.split: unknown split {data.split!r}")
+    train, val = _SPLITS[data.split](records, data, rng)
     if not train:
         raise ValueError(f"data: no training image left under {data.root} after the split")
     if data.min_images_per_identity is not None:
         train = _drop_small_identities(train, data)
     _, label_map = encode_labels([r.label for r in train])
-    train_triplets = None
-    if triplets is not None:
-        # rows whose three images are all training images (pseudo-identities by union-find)
-        train_paths = {r.path for r in train}
-        keep = [
-            i
-            for i, (a, p, n) in enumerate(
-                zip(triplets.anchors, triplets.positives, triplets.negatives)
-            )
-            if a in train_paths and p in train_paths and n in train_paths
-        ]
-        if not keep:
-            raise ValueError(
-                f"data: no CSV row of {data.root} is left for training after the split"
-            )
-        train_triplets = TripletRecords(
-            [triplets.anchors[i] for i in keep],
-            [triplets.positives[i] for i in keep],
-            [triplets.negatives[i] for i in keep],
-        )
+    train_triplets = None if triplets is None else _train_triplets(triplets, train, data)
     logger.info(
         "data: %d training images (%d identities), %d held out (%d identities)",
         len(train),

@@ -1,7 +1,9 @@
-"""tf.data input pipelines: dataset adapters, TFRecords, P x K samplers, pairs, triplets, augmentation.
+"""tf.data input pipelines: datasets, TFRecords, P x K samplers, pairs, triplets, augmentation.
 
-TensorFlow is imported only when a pipeline name is used (``data_root`` and the adapters stay
-light); every dataset built here feeds ``model.fit`` on the TensorFlow, JAX and torch backends.
+:mod:`embedding_net.data.datasets` holds one module per dataset family and the table of
+layouts (:func:`get_layout`). TensorFlow is imported only when a pipeline name is used
+(``data_root`` and the dataset readers stay light); every dataset built here feeds
+``model.fit`` on the TensorFlow, JAX and torch backends.
 """
 
 from __future__ import annotations
@@ -12,20 +14,32 @@ from embedding_net.data.locations import data_root, sample_dir
 
 # public name -> module that defines it (imported lazily)
 _EXPORTS = {
-    "ImageRecord": "adapters",
-    "TripletRecords": "adapters",
-    "LFWPairs": "adapters",
-    "LFWPeople": "adapters",
-    "encode_labels": "adapters",
-    "list_class_folders": "adapters",
-    "list_gtsrb": "adapters",
-    "list_lfw_people": "adapters",
-    "list_reid_images": "adapters",
-    "parse_reid_name": "adapters",
-    "read_lfw_pairs": "adapters",
-    "read_lfw_people": "adapters",
-    "read_triplets_csv": "adapters",
-    "triplet_records_to_images": "adapters",
+    "IMAGE_EXTENSIONS": "datasets",
+    "ImageRecord": "datasets",
+    "LAYOUTS": "datasets",
+    "Layout": "datasets",
+    "Listing": "datasets",
+    "TripletRecords": "datasets",
+    "LFWPairs": "datasets",
+    "LFWPeople": "datasets",
+    "encode_labels": "labels",
+    "find_layout": "datasets",
+    "get_layout": "datasets",
+    "is_shard_record": "datasets",
+    "layout_names": "datasets",
+    "lfw_image_path": "datasets",
+    "list_class_folders": "datasets",
+    "list_gtsrb": "datasets",
+    "list_layout_records": "datasets",
+    "list_lfw_people": "datasets",
+    "list_reid_images": "datasets",
+    "list_tfrecord_records": "datasets",
+    "parse_reid_name": "datasets",
+    "read_lfw_pairs": "datasets",
+    "read_lfw_people": "datasets",
+    "read_shard_images": "datasets",
+    "read_triplets_csv": "datasets",
+    "triplet_records_to_images": "datasets",
     "ImageCheck": "images",
     "LoadedImages": "images",
     "check_images": "images",

@@ -114,6 +114,72 @@ class AugmentationPipeline:
         return x[0] if unbatched else x
 
 
+def _flip_layers(s, image_size, pad):
+    return [keras.layers.RandomFlip("horizontal", seed=s())], 0
+
+
+def _reid_layers(s, image_size, pad):
+    if image_size is None:
+        raise ValueError("image_size=(height, width) is required by the 'reid' preset (pad + crop)")
+    h, w = (int(v) for v in image_size)
+    layers = [keras.layers.RandomFlip("horizontal", seed=s())]
+    if pad:
+        layers.append(keras.layers.RandomCrop(h, w, seed=s()))
+    return layers, pad
+
+
+def _faces_layers(s, image_size, pad):
+    L = keras.layers
+    layers = [
+        L.RandomFlip("horizontal", seed=s()),
+        L.RandomRotation(0.03, fill_mode="reflect", seed=s()),
+        L.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=s()),
+        L.RandomZoom(0.1, fill_mode="reflect", seed=s()),
+        L.RandomColorJitter(
+            value_range=(0, 255),
+            brightness_factor=0.2,
+            contrast_factor=0.2,
+            saturation_factor=(0.4, 0.6),
+            seed=s(),
+        ),
+    ]
+    return layers, 0
+
+
+def _signs_layers(s, image_size, pad):
+    L = keras.layers
+    layers = [
+        L.RandomRotation(0.04, fill_mode="nearest", seed=s()),
+        L.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=s()),
+        L.RandomZoom(0.15, fill_mode="nearest", seed=s()),
+        L.RandomColorJitter(
+            value_range=(0, 255), brightness_factor=0.3, contrast_factor=0.3, seed=s()
+        ),
+    ]
+    return layers, 0
+
+
+def _default_layers(s, image_size, pad):
+    L = keras.layers
+    layers = [
+        L.RandomFlip("horizontal", seed=s()),
+        L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=s()),
+        L.RandomBrightness(0.2, value_range=(0, 255), seed=s()),
+        L.RandomContrast(0.2, value_range=(0, 255), seed=s()),
+    ]
+    return layers, 0
+
+
+# preset -> (seed source, image_size, pad) -> (layers, pad used); before erasing / RandAugment
+_PRESET_LAYERS = {
+    "default": _default_layers,
+    "reid": _reid_layers,
+    "faces": _faces_layers,
+    "signs": _signs_layers,
+    "flip": _flip_layers,
+}
+
+
 def augmentation_pipeline(
     preset: str = "default",
     image_size: Sequence[int] | None = None,
@@ -150,60 +216,20 @@ def augmentation_pipeline(
     def s():
         return None if seed is None else seed + next(counter)
 
-    layers: list[keras.layers.Layer] = []
-    used_pad = 0
-    L = keras.layers
-    if preset == "flip":
-        layers = [L.RandomFlip("horizontal", seed=s())]
-    elif preset == "reid":
-        if image_size is None:
-            raise ValueError(
-                "image_size=(height, width) is required by the 'reid' preset (pad + crop)"
-            )
-        h, w = (int(v) for v in image_size)
-        used_pad = pad
-        layers = [L.RandomFlip("horizontal", seed=s())]
-        if pad:
-            layers.append(L.RandomCrop(h, w, seed=s()))
-    elif preset == "faces":
-        layers = [
-            L.RandomFlip("horizontal", seed=s()),
-            L.RandomRotation(0.03, fill_mode="reflect", seed=s()),
-            L.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=s()),
-            L.RandomZoom(0.1, fill_mode="reflect", seed=s()),
-            L.RandomColorJitter(
-                value_range=(0, 255),
-                brightness_factor=0.2,
-                contrast_factor=0.2,
-                saturation_factor=(0.4, 0.6),
-                seed=s(),
-            ),
-        ]
-    elif preset == "signs":
-        layers = [
-            L.RandomRotation(0.04, fill_mode="nearest", seed=s()),
-            L.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=s()),
-            L.RandomZoom(0.15, fill_mode="nearest", seed=s()),
-            L.RandomColorJitter(
-                value_range=(0, 255), brightness_factor=0.3, contrast_factor=0.3, seed=s()
-            ),
-        ]
-    else:  # default
-        layers = [
-            L.RandomFlip("horizontal", seed=s()),
-            L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=s()),
-            L.RandomBrightness(0.2, value_range=(0, 255), seed=s()),
-            L.RandomContrast(0.2, value_range=(0, 255), seed=s()),
-        ]
+    layers, used_pad = _PRESET_LAYERS[preset](s, image_size, pad)
     if erasing_probability:
         # factor=(p, p): Keras draws each image's probability from U(factor), so a single
         # float p would erase with probability p / 2 on average
         p = float(erasing_probability)
         layers.append(
-            L.RandomErasing(factor=(p, p), scale=(0.02, 0.33), value_range=(0, 255), seed=s())
+            keras.layers.RandomErasing(
+                factor=(p, p), scale=(0.02, 0.33), value_range=(0, 255), seed=s()
+            )
         )
     if randaugment:
-        layers.append(L.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=s()))
+        layers.append(
+            keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=s())
+        )
     return AugmentationPipeline(layers, pad=used_pad, name=preset, seed=seed)
 
 

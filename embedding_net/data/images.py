@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from embedding_net.data.adapters import encode_labels
+from embedding_net.data.labels import encode_labels
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def image_dataset(
 ) -> tf.data.Dataset:
     """Build a ``tf.data.Dataset`` of ``(uint8 images (B, h, w, 3), int32 labels (B,))`` from files.
 
-    Labels are remapped to ``0..N-1`` with :func:`~embedding_net.data.adapters.encode_labels`
+    Labels are remapped to ``0..N-1`` with :func:`~embedding_net.data.labels.encode_labels`
     (sorted distinct labels, or the given ``label_map``); call that function on the same labels
     to get the map.
 

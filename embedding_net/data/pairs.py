@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from embedding_net.data.adapters import TripletRecords, encode_labels, read_triplets_csv
+from embedding_net.data.datasets.triplets_csv import TripletRecords, read_triplets_csv
 from embedding_net.data.images import (
     NATIVE,
     _validate_image_size,
@@ -27,6 +27,7 @@ from embedding_net.data.images import (
     decode_resize,
     read_image_file,
 )
+from embedding_net.data.labels import encode_labels
 
 
 def _checked(paths: Sequence[str], validate: bool):
@@ -172,7 +173,7 @@ def fixed_pair_dataset(
     batch_size: int = 32,
     validate: bool = True,
 ) -> tf.data.Dataset:
-    """Given pairs in order (e.g. :func:`~embedding_net.data.adapters.read_lfw_pairs`):
+    """Given pairs in order (e.g. :func:`~embedding_net.data.datasets.lfw.read_lfw_pairs`):
     ``((x1, x2), y float32)``. Pairs with an unreadable image are dropped (warned, counted)."""
     image_size = _validate_image_size(image_size)
     if not (len(paths1) == len(paths2) == len(is_same)):
@@ -219,6 +220,55 @@ def random_triplet_indices(labels: np.ndarray, n: int, rng: np.random.Generator)
     return out
 
 
+def _csv_triplets(source, image_root, validate: bool, shuffle: bool, seed):
+    """``(dataset of (3,) int64 path indices, paths, native)`` of the rows of a triplets CSV."""
+    rows = (
+        read_triplets_csv(source, image_root) if not isinstance(source, TripletRecords) else source
+    )
+    flat = rows.anchors + rows.positives + rows.negatives
+    kept, all_paths, native = _checked(flat, validate)
+    ok = np.zeros(len(flat), dtype=bool)
+    ok[kept] = True
+    n = len(rows)
+    good = np.flatnonzero(ok[:n] & ok[n : 2 * n] & ok[2 * n :])
+    if len(good) == 0:
+        raise ValueError(f"triplet_dataset({source!r}): no triplet with three readable images")
+    triplets = np.stack([good, good + n, good + 2 * n], axis=1)
+    ds = tf.data.Dataset.from_tensor_slices(triplets)
+    if shuffle:
+        ds = ds.shuffle(len(triplets), seed=seed, reshuffle_each_iteration=True)
+    return ds, all_paths, native
+
+
+def _random_triplets(source, labels, validate: bool, batch_size: int, batches_per_epoch, seed):
+    """``(dataset of (3,) int64 path indices, paths, native, batches per epoch)`` of random
+    triplets drawn from ``labels``."""
+    if labels is None:
+        raise ValueError("labels is required when source is a list of paths")
+    paths = list(source)
+    if len(paths) != len(labels):
+        raise ValueError(
+            f"paths and labels must have the same length, got {len(paths)} and {len(labels)}"
+        )
+    int_labels, _ = encode_labels(labels)
+    kept, all_paths, native = _checked(paths, validate)
+    kept_labels = int_labels[kept]
+    random_triplet_indices(kept_labels, 1, np.random.default_rng(0))  # validates early
+    bpe = max(1, len(kept) // batch_size) if batches_per_epoch == "auto" else batches_per_epoch
+    rng = np.random.default_rng(seed)
+
+    def gen() -> Iterator[np.ndarray]:
+        count = 0
+        while bpe is None or count < bpe:
+            yield kept[random_triplet_indices(kept_labels, batch_size, rng)]
+            count += 1
+
+    ds = tf.data.Dataset.from_generator(
+        gen, output_signature=tf.TensorSpec((batch_size, 3), tf.int64)
+    ).unbatch()
+    return ds, all_paths, native, bpe
+
+
 def triplet_dataset(
     source: Any,
     labels: Sequence[Any] | None = None,
@@ -236,7 +286,7 @@ def triplet_dataset(
     Args:
         source: a list of image paths (random triplets drawn from ``labels``), a triplets CSV
             path (columns Anchor,Positive,Negative) or a
-            :class:`~embedding_net.data.adapters.TripletRecords`.
+            :class:`~embedding_net.data.datasets.triplets_csv.TripletRecords`.
         labels: identity per path (paths source only).
         image_size: (height, width).
         batch_size: triplets per batch.
@@ -255,48 +305,13 @@ def triplet_dataset(
     image_size = _validate_image_size(image_size)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    bpe = None
     if isinstance(source, (str, os.PathLike)) or isinstance(source, TripletRecords):
-        rows = (
-            read_triplets_csv(source, image_root)
-            if not isinstance(source, TripletRecords)
-            else source
-        )
-        flat = rows.anchors + rows.positives + rows.negatives
-        kept, all_paths, native = _checked(flat, validate)
-        ok = np.zeros(len(flat), dtype=bool)
-        ok[kept] = True
-        n = len(rows)
-        good = np.flatnonzero(ok[:n] & ok[n : 2 * n] & ok[2 * n :])
-        if len(good) == 0:
-            raise ValueError(f"triplet_dataset({source!r}): no triplet with three readable images")
-        triplets = np.stack([good, good + n, good + 2 * n], axis=1)
-        ds = tf.data.Dataset.from_tensor_slices(triplets)
-        if shuffle:
-            ds = ds.shuffle(len(triplets), seed=seed, reshuffle_each_iteration=True)
+        ds, all_paths, native = _csv_triplets(source, image_root, validate, shuffle, seed)
     else:
-        if labels is None:
-            raise ValueError("labels is required when source is a list of paths")
-        paths = list(source)
-        if len(paths) != len(labels):
-            raise ValueError(
-                f"paths and labels must have the same length, got {len(paths)} and {len(labels)}"
-            )
-        int_labels, _ = encode_labels(labels)
-        kept, all_paths, native = _checked(paths, validate)
-        kept_labels = int_labels[kept]
-        random_triplet_indices(kept_labels, 1, np.random.default_rng(0))  # validates early
-        bpe = max(1, len(kept) // batch_size) if batches_per_epoch == "auto" else batches_per_epoch
-        rng = np.random.default_rng(seed)
-
-        def gen() -> Iterator[np.ndarray]:
-            count = 0
-            while bpe is None or count < bpe:
-                yield kept[random_triplet_indices(kept_labels, batch_size, rng)]
-                count += 1
-
-        ds = tf.data.Dataset.from_generator(
-            gen, output_signature=tf.TensorSpec((batch_size, 3), tf.int64)
-        ).unbatch()
+        ds, all_paths, native, bpe = _random_triplets(
+            source, labels, validate, batch_size, batches_per_epoch, seed
+        )
     load = _loader(all_paths, native, image_size)
     ds = ds.map(
         lambda t: (load(t[0]), load(t[1]), load(t[2])),

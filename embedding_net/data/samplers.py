@@ -31,16 +31,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from embedding_net.data.adapters import ImageRecord, encode_labels
-from embedding_net.data.images import (
-    NATIVE,
-    _validate_image_size,
-    check_images,
-    decode_resize,
-    read_image_file,
-    split_augment,
-)
-from embedding_net.data.tfrecords import TFRecordIndex, parse_example
+from embedding_net.data.images import _validate_image_size, split_augment
+from embedding_net.data.indexed_images import image_files, read_file_images, read_shard_records
+from embedding_net.data.tfrecords import TFRecordIndex
 
 
 def _round_robin(groups: list[list[int]]) -> list[int]:
@@ -256,59 +249,18 @@ class PKSampler:
         image_size = _validate_image_size(image_size)
         n = self.batch_size
         per_image, per_batch = split_augment(augment)
-
-        def finish(image):
-            return per_image(image) if per_image is not None else image
-
         if isinstance(source, (str, os.PathLike, TFRecordIndex)):
             index = (
                 source if isinstance(source, TFRecordIndex) else TFRecordIndex(Path(source), split)
             )
-            labels_arr, cams, tracks = index.labels, index.cameras, index.tracklets
-            bpe = _batches_per_epoch(batches_per_epoch, len(labels_arr), n)
-            ds = self._index_dataset(labels_arr, cams, tracks, bpe)
-
-            def read(idx):
-                return index.fetch(idx), tf.gather(tf.constant(labels_arr), idx)
-
-            ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            ds = ds.unbatch().map(
-                lambda s, y: (
-                    finish(decode_resize(parse_example(s)["image/encoded"], image_size)),
-                    y,
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
+            bpe = _batches_per_epoch(batches_per_epoch, len(index.labels), n)
+            ds = self._index_dataset(index.labels, index.cameras, index.tracklets, bpe)
+            ds = read_shard_records(ds, index, image_size, per_image)
         else:
-            paths, int_labels, cams, tracks = _records_arrays(source, labels, cameras, tracklets)
-            native = np.ones(len(paths), dtype=bool)
-            if validate:
-                check = check_images(paths)
-                kept = check.kept
-                native = np.asarray([k == NATIVE for k in check.kinds], dtype=bool)[kept]
-                paths = paths[kept]
-                int_labels = int_labels[kept]
-                cams = cams[kept] if cams is not None else None
-                tracks = tracks[kept] if tracks is not None else None
-                if len(paths) == 0:
-                    raise ValueError("pk_batches(source): no readable image")
-            bpe = _batches_per_epoch(batches_per_epoch, len(int_labels), n)
-            ds = self._index_dataset(int_labels, cams, tracks, bpe)
-            table = (tf.constant(paths), tf.constant(native), tf.constant(int_labels))
-            ds = ds.unbatch().map(
-                lambda i: (
-                    finish(
-                        decode_resize(
-                            read_image_file(tf.gather(table[0], i), tf.gather(table[1], i)),
-                            image_size,
-                        )
-                    ),
-                    tf.gather(table[2], i),
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
+            files = image_files(source, labels, cameras, tracklets, validate)
+            bpe = _batches_per_epoch(batches_per_epoch, len(files.labels), n)
+            ds = self._index_dataset(files.labels, files.cameras, files.tracklets, bpe)
+            ds = read_file_images(ds, files, image_size, per_image)
         ds = ds.batch(n, drop_remainder=True)
         if bpe is not None:
             ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
@@ -329,33 +281,6 @@ def _batches_per_epoch(value, n_images: int, batch: int) -> int | None:
     if int(value) < 1:
         raise ValueError(f"batches_per_epoch must be 'auto', None or >= 1, got {value!r}")
     return int(value)
-
-
-def _records_arrays(source, labels, cameras, tracklets):
-    items = list(source)
-    if not items:
-        raise ValueError("source: no image given")
-    if labels is None:
-        recs = [
-            r
-            if isinstance(r, ImageRecord)
-            else ImageRecord(os.fspath(r[0]), r[1], dict(r[2]) if len(r) > 2 and r[2] else {})
-            for r in items
-        ]
-        paths = [r.path for r in recs]
-        labels = [r.label for r in recs]
-        if cameras is None and all("camera" in r.metadata for r in recs):
-            cameras = [r.metadata["camera"] for r in recs]
-        if tracklets is None and all(r.metadata.get("tracklet") is not None for r in recs):
-            tracklets = [r.metadata["tracklet"] for r in recs]
-    else:
-        paths = [os.fspath(p) for p in items]
-        if len(labels) != len(paths):
-            raise ValueError(f"labels must have one entry per path: {len(labels)} != {len(paths)}")
-    int_labels, _ = encode_labels(labels)
-    cams = None if cameras is None else np.asarray(cameras, dtype=np.int64)
-    tracks = None if tracklets is None else np.asarray(tracklets, dtype=np.int64)
-    return np.asarray(paths), int_labels, cams, tracks
 
 
 def pk_batches(

@@ -104,3 +104,41 @@ def test_reid_layout(tmp_path, capsys):
         == 0
     )
     assert json.loads(capsys.readouterr().out)["num_identities"] == 2
+
+
+def _triplets_csv(tmp_path):
+    for i in range(4):
+        write_image(tmp_path / "img" / f"{i}.png", i)
+    csv = tmp_path / "img" / "triplets.csv"
+    csv.write_text("Anchor,Positive,Negative\n0.png,1.png,2.png\n2.png,3.png,0.png\n")
+    return csv
+
+
+def test_triplets_csv_layout_and_its_deprecated_spelling(tmp_path, capsys):
+    csv = _triplets_csv(tmp_path)
+    argv = ["tfrecord", str(csv), str(tmp_path / "a"), "--no-progress", "--layout"]
+    assert main([*argv, "triplets_csv"]) == 0
+    captured = capsys.readouterr()
+    assert "deprecated" not in captured.err
+    assert json.loads(captured.out)["num_images"] == 4
+    argv[2] = str(tmp_path / "b")
+    assert main([*argv, "triplets-csv"]) == 0
+    captured = capsys.readouterr()
+    assert "--layout triplets-csv is deprecated, use --layout triplets_csv" in captured.err
+    assert json.loads(captured.out)["num_images"] == 4
+    a = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    b = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert a["label_map"] == b["label_map"] and a["splits"] == b["splits"]
+
+
+def test_layout_choices_come_from_the_registry(tmp_path, capsys):
+    from embedding_net.cli import tfrecord
+    from embedding_net.data.datasets import layout_names
+
+    assert tfrecord.LAYOUTS == layout_names(image_files=True)
+    with pytest.raises(SystemExit) as exc:
+        main(["tfrecord", str(tmp_path), str(tmp_path / "o"), "--layout", "tfrecord"])
+    assert exc.value.code == 2 and "invalid choice: 'tfrecord'" in capsys.readouterr().err
+    csv = _triplets_csv(tmp_path)
+    assert main(["tfrecord", str(csv), str(tmp_path / "o"), "--layout", "folders"]) == 2
+    assert f"input {csv} is not a folder (layout 'folders')" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from embedding_net.config.validation import (
     evaluate_protocol,
     reid_set,
 )
-from embedding_net.data.adapters import ImageRecord
+from embedding_net.data import ImageRecord
 
 
 def _records(n_ids=10, per_id=6, tracks=3, cams=2):

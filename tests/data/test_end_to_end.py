@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedding_net.data import adapters as A
+from embedding_net import data as A
 from embedding_net.data import augment as Aug
 from embedding_net.data import samplers as S
 from embedding_net.data import tfrecords as T
@@ -73,7 +73,7 @@ JAX_SCRIPT = textwrap.dedent(
     import numpy as np
     import keras
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    from embedding_net.data import adapters as A, augment as Aug, samplers as S, tfrecords as T
+    from embedding_net.data import augment as Aug, datasets as A, samplers as S, tfrecords as T
     from embedding_net.losses import TripletSemiHardLoss
     from embedding_net.models import BaseNetwork
 

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from embedding_net.data import adapters as A
+from embedding_net import data as A
 from embedding_net.data import samplers as S
 from embedding_net.data import tfrecords as T
 from tests.data.synthetic import label_from_pixels

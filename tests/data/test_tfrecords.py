@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from embedding_net.data import adapters as A
+from embedding_net import data as A
 from embedding_net.data import tfrecords as T
 from tests.data.synthetic import label_from_pixels, write_image
 

@@ -1,4 +1,4 @@
-"""Adapters: class folders, re-id names, triplet CSVs, LFW pairs/people, GTSRB, label encoding."""
+"""Dataset readers: class folders, re-id names, triplet CSVs, LFW pairs/people, GTSRB, label encoding."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from embedding_net.data import adapters as A
+from embedding_net import data as A
 from tests.data.synthetic import write_image
 
 
