@@ -79,10 +79,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from embedding_net.data import adapters, augment, data_root, samplers, tfrecords
+    from embedding_net.data import augment, data_root, datasets, samplers, tfrecords
 
     root = data_root() / args.dataset
-    records = adapters.list_reid_images(root, "cuhk03")
+    records = datasets.list_reid_images(root, "cuhk03")
     batch = args.P * args.K
     results = []
     with tempfile.TemporaryDirectory() as tmp:
