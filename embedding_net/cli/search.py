@@ -20,10 +20,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="nearest matches of an image in an index (optional picture grid)",
         description=(
             "Embed IMAGE with the model, search the index written by `embedding-net encode` "
-            "and print the k nearest items (rank, distance, label, path) and the predicted "
+            "and print the k nearest items (rank, score, label, path) and the predicted "
             "label (majority of the k labels, ties to the nearest). --grid writes a picture: "
             "the query and its matches, framed green when a match has the query's label "
-            "(--query-label, or the predicted label when not given) and red otherwise."
+            "(--query-label, or the predicted label when not given) and red otherwise. The "
+            "score is in the units of the index's distance (`encode --distance`): a distance "
+            "(L2, squared-L2, angular; JSON key distance) or a similarity (cosine, dot; JSON "
+            "key similarity)."
         ),
     )
     parser.add_argument("image", help="query image")
@@ -80,16 +83,18 @@ def run(args) -> int:
     result = index.search(embedding, k=args.k)
     labels = [str(x) for x in result.labels[0]] if result.labels is not None else []
     paths = [str(x) for x in result.paths[0]] if result.paths is not None else []
+    scores = [float(x) for x in result.scores[0]]
     distances = [float(x) for x in result.distances[0]]
     predicted = predicted_label(labels, distances) if labels else None
+    key = "similarity" if result.higher_is_closer else "distance"
     matches = [
         {
             "rank": i + 1,
-            "distance": distances[i],
+            key: scores[i],
             "label": labels[i] if labels else None,
             "path": paths[i] if paths else None,
         }
-        for i in range(len(distances))
+        for i in range(len(scores))
     ]
     if args.json:
         print(
@@ -100,7 +105,7 @@ def run(args) -> int:
     else:
         print(f"query: {args.image}")
         for m in matches:
-            print(f"{m['rank']:>3}  {m['distance']:.4f}  {m['label']}  {m['path']}")
+            print(f"{m['rank']:>3}  {m[key]:.4f}  {m['label']}  {m['path']}")
         if predicted is not None:
             print(f"predicted label: {predicted}")
     if grid is not None:
@@ -119,7 +124,7 @@ def run(args) -> int:
         plot_retrieval(
             query,
             results[None],
-            np.asarray([distances]),
+            np.asarray([scores]),
             correct,
             query_labels=[reference],
             result_labels=np.asarray([labels]),

@@ -168,7 +168,8 @@ def average_query_expansion(
         query_embeddings: float array (n_q, dim).
         gallery_embeddings: float array (n_g, dim).
         k: gallery neighbours averaged into each query (capped at n_g).
-        distance: "euclidean" or "cosine" for the neighbour search.
+        distance: distance name or ``Distance`` of the neighbour search (see
+            :mod:`embedding_net.evaluation.scores`).
         normalize: L2-normalise the expanded queries.
         chunk_size: queries searched at once.
 

@@ -69,7 +69,8 @@ def retrieval_metrics(
         reference_embeddings: float array (n_ref, dim), or None for leave-one-out.
         reference_labels: array (n_ref,), or None.
         ks: the k of recall@k.
-        distance: "euclidean" or "cosine".
+        distance: distance name or ``Distance`` (see :mod:`embedding_net.evaluation.scores`);
+            only the ranking it gives matters.
         chunk_size: queries processed at once (memory O(chunk_size * n_ref)).
 
     Returns:
@@ -156,7 +157,8 @@ def knn_accuracy(
         reference_labels: array (n_ref,), or None.
         k: number of voting neighbours.
         top: the N of the returned top-N accuracies.
-        distance: "euclidean" or "cosine".
+        distance: distance name or ``Distance`` (see :mod:`embedding_net.evaluation.scores`);
+            only the ranking it gives matters.
         chunk_size: queries processed at once.
 
     Returns:

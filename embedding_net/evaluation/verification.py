@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedding_net.evaluation._inputs import check_positive_int, l2_normalize, to_numpy
+from embedding_net.evaluation._inputs import check_positive_int, to_numpy
+from embedding_net.evaluation.scores import is_similarity, pair_scores
 
 __all__ = [
     "best_threshold",
@@ -208,24 +209,6 @@ def verification_metrics(
     return result
 
 
-def pair_scores(a, b, distance: str = "cosine") -> np.ndarray:
-    """Scores of embedding pairs: cosine similarity or L2 distance of rows, float64 (n,).
-
-    Args:
-        a, b: float arrays (n, dim).
-        distance: "cosine" (similarity, higher = same) or "euclidean" (distance, lower = same).
-    """
-    a = np.asarray(to_numpy(a, "a"), dtype=np.float64)
-    b = np.asarray(to_numpy(b, "b"), dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"`a` and `b` must both have shape (n, dim), got {a.shape} and {b.shape}.")
-    if distance == "cosine":
-        return np.sum(l2_normalize(a) * l2_normalize(b), axis=1)
-    if distance == "euclidean":
-        return np.sqrt(np.sum((a - b) ** 2, axis=1))
-    raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")
-
-
 def lfw_block_folds(is_same, n_folds: int = 10) -> np.ndarray:
     """Fold ids for a one-set LFW pairs file, built like the 10 sets of View 2.
 
@@ -290,7 +273,9 @@ def evaluate_lfw_pairs(
         image_size: (height, width); default: read from the network's input shape.
         batch_size: images per forward pass.
         flip: flip test-time augmentation (:func:`encode_with_flip`).
-        distance: "cosine" (similarity) or "euclidean" (distance) pair score.
+        distance: pair score, a distance name or ``Distance`` (default ``"cosine"``, a
+            similarity; ``"L2"`` / ``"euclidean"`` is a distance): the returned ``threshold``
+            is in its units.
         n_folds: folds for one-fold files.
 
     Returns:
@@ -321,7 +306,7 @@ def evaluate_lfw_pairs(
     if np.unique(folds).shape[0] < 2:
         folds = lfw_block_folds(is_same, n_folds)
     result = verification_metrics(
-        scores, is_same, higher_is_similar=distance == "cosine", folds=folds
+        scores, is_same, higher_is_similar=is_similarity(distance), folds=folds
     )
     result["num_pairs"] = int(usable.sum())
     return result
