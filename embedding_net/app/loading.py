@@ -106,3 +106,25 @@ def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_index_fits(index, index_name: str, model_name: str, embedding_dim: int) -> None:
+    """Refuse an empty index or one whose embedding size is not the network's.
+
+    Raises:
+        ValueError: naming both files and what to do.
+    """
+    if len(index) == 0:
+        raise ValueError(f"index {index_name} is empty: nothing to search")
+    if index.dim != embedding_dim:
+        raise ValueError(
+            f"index {index_name} holds {index.dim}-d embeddings but model "
+            f"{model_name} outputs {embedding_dim}-d embeddings: build the index "
+            "with this model (`embedding-net encode`) or serve the model it was built with"
+        )

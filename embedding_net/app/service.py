@@ -27,10 +27,12 @@ import numpy as np
 
 from embedding_net.app.images import ImageRejected, decode_upload, thumbnail_png, tsne_map_points
 from embedding_net.app.loading import (
+    _check_positive,
     _jsonable,
     _lookup_name,
     _network_embedding_dim,
     _network_image_shape,
+    check_index_fits,
     load_index,
     load_network,
     read_class_names,
@@ -113,23 +115,14 @@ class SearchService:
         self.index_name = index_name or "index"
         self.image_shape = _network_image_shape(model)
         self.embedding_dim = _network_embedding_dim(model)
-        if len(index) == 0:
-            raise ValueError(f"index {self.index_name} is empty: nothing to search")
-        if index.dim != self.embedding_dim:
-            raise ValueError(
-                f"index {self.index_name} holds {index.dim}-d embeddings but model "
-                f"{self.model_name} outputs {self.embedding_dim}-d embeddings: build the index "
-                "with this model (`embedding-net encode`) or serve the model it was built with"
-            )
-        for name, value in (
-            ("top_k", top_k),
-            ("max_upload_bytes", max_upload_bytes),
-            ("max_pixels", max_pixels),
-            ("thumbnail_size", thumbnail_size),
-            ("max_map_points", max_map_points),
-        ):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_index_fits(index, self.index_name, self.model_name, self.embedding_dim)
+        _check_positive(
+            top_k=top_k,
+            max_upload_bytes=max_upload_bytes,
+            max_pixels=max_pixels,
+            thumbnail_size=thumbnail_size,
+            max_map_points=max_map_points,
+        )
         if threshold is not None and not math.isfinite(float(threshold)):
             raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
         self.distance = index.distance

@@ -51,8 +51,39 @@ def predicted_label(labels, distances):
     return None  # pragma: no cover
 
 
-def run(args) -> int:
+def _write_grid(args, grid, query, size, labels, paths, scores, predicted) -> None:
+    """The query and its matches as a picture, framed by whether each has the query's label."""
     import numpy as np
+
+    from embedding_net.cli import UsageError
+    from embedding_net.cli._loading import load_image_files
+
+    if not paths:
+        raise UsageError(f"--grid needs the image paths, and {args.index} has none")
+    from embedding_net.visualization import plot_retrieval
+
+    results = load_image_files(paths, size)
+    reference = args.query_label if args.query_label is not None else predicted
+    correct = np.asarray([[lab == reference for lab in labels]])
+    title = (
+        f"query label {reference}"
+        if args.query_label is not None
+        else f"predicted label {reference} (green: matches with it)"
+    )
+    plot_retrieval(
+        query,
+        results[None],
+        np.asarray([scores]),
+        correct,
+        query_labels=[reference],
+        result_labels=np.asarray([labels]),
+        path=grid,
+        title=title,
+    )
+    print(f"wrote {grid}")
+
+
+def run(args) -> int:
 
     from embedding_net.cli import UsageError
     from embedding_net.cli._loading import (
@@ -109,27 +140,5 @@ def run(args) -> int:
         if predicted is not None:
             print(f"predicted label: {predicted}")
     if grid is not None:
-        if not paths:
-            raise UsageError(f"--grid needs the image paths, and {args.index} has none")
-        from embedding_net.visualization import plot_retrieval
-
-        results = load_image_files(paths, size)
-        reference = args.query_label if args.query_label is not None else predicted
-        correct = np.asarray([[lab == reference for lab in labels]])
-        title = (
-            f"query label {reference}"
-            if args.query_label is not None
-            else f"predicted label {reference} (green: matches with it)"
-        )
-        plot_retrieval(
-            query,
-            results[None],
-            np.asarray([scores]),
-            correct,
-            query_labels=[reference],
-            result_labels=np.asarray([labels]),
-            path=grid,
-            title=title,
-        )
-        print(f"wrote {grid}")
+        _write_grid(args, grid, query, size, labels, paths, scores, predicted)
     return 0

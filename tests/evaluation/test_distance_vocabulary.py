@@ -158,9 +158,7 @@ def test_format_1_cosine_index_loads_as_angular(tmp_path):
     np.savez(old, header=np.asarray(json.dumps(header)), **arrays)
     loaded = EmbeddingIndex.load(old)
     assert loaded.distance == "angular"
-    np.testing.assert_allclose(
-        loaded.search(data[:2], 3).scores, index.search(data[:2], 3).scores
-    )
+    np.testing.assert_allclose(loaded.search(data[:2], 3).scores, index.search(data[:2], 3).scores)
 
 
 def test_distance_objects_round_trip_through_the_index_file(tmp_path):
@@ -170,7 +168,9 @@ def test_distance_objects_round_trip_through_the_index_file(tmp_path):
     loaded = EmbeddingIndex.load(tmp_path / "o.npz")
     assert isinstance(loaded.distance, EuclideanDistance)
     assert loaded.distance.normalize_embeddings
-    np.testing.assert_allclose(loaded.search(np.eye(3)[:1], 2).scores, [[0.0, np.sqrt(2)]], atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.search(np.eye(3)[:1], 2).scores, [[0.0, np.sqrt(2)]], atol=1e-6
+    )
 
 
 def test_metric_argument_is_deprecated():
