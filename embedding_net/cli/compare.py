@@ -80,10 +80,10 @@ def _saved_threshold(model_path: Path, distance: str):
 
 
 def _embedding_score(args, network, images, distance):
-    """``(score, higher_is_same, name, threshold)`` of an embedding network's pair."""
+    """``(score, name, threshold)`` of an embedding network's pair (score in ``distance`` units)."""
     from embedding_net.cli import UsageError
     from embedding_net.cli._loading import encode
-    from embedding_net.evaluation.scores import is_similarity, pair_scores, score_kind
+    from embedding_net.evaluation.scores import pair_scores, score_kind
 
     e = encode(network, images)
     score = float(pair_scores(e[:1], e[1:], distance)[0])
@@ -96,7 +96,7 @@ def _embedding_score(args, network, images, distance):
         if kind not in DEFAULT_THRESHOLDS:
             raise UsageError(f"--distance {distance} has no default threshold: pass --threshold")
         threshold = DEFAULT_THRESHOLDS[kind]
-    return score, is_similarity(distance), name, threshold
+    return score, name, threshold
 
 
 def run(args) -> int:
@@ -106,20 +106,23 @@ def run(args) -> int:
         load_image_files,
         load_model,
     )
+    from embedding_net.evaluation.scores import is_match, is_similarity
     from embedding_net.models import SiameseModel
 
     distance = distance_from_args(args, "compare")
     model = load_model(args.model)
     network = embedding_network(model)
     images = load_image_files([args.image1, args.image2], image_size_of(network))
-    if isinstance(model, SiameseModel):
+    if isinstance(model, SiameseModel):  # a similarity of its own: same when >= threshold
         score = float(model.predict((images[:1], images[1:]), verbose=0)[0])
         higher_is_same = True
         threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLDS["siamese"]
         name = "match probability" if model.head == "merge" else "similarity"
+        same = score >= threshold
     else:
-        score, higher_is_same, name, threshold = _embedding_score(args, network, images, distance)
-    same = score >= threshold if higher_is_same else score <= threshold
+        score, name, threshold = _embedding_score(args, network, images, distance)
+        higher_is_same = is_similarity(distance)
+        same = is_match(score, threshold, distance)  # the package's threshold convention
     result = {
         "image1": args.image1,
         "image2": args.image2,

@@ -62,6 +62,13 @@ class Protocol:
     main_metric = ""
     distance = "L2"
 
+    def __init__(self, distance=None):
+        """Args: distance: override the protocol's distance name or ``Distance`` object."""
+        if distance is not None:
+            from embedding_net.evaluation._inputs import check_distance
+
+            self.distance = check_distance(distance)
+
     def from_records(self, records, image_size, *, seed=0, reference=None, **options):
         """The :class:`ValidationSet` of ``records`` (every record is evaluation data)."""
         return classification_set(records, reference, image_size, seed=seed, protocol=self.name)
@@ -253,8 +260,12 @@ PROTOCOLS.register("retrieval", RetrievalProtocol)
 MAIN_METRIC = {name: PROTOCOLS.lookup(name).main_metric for name in PROTOCOLS.names()}
 
 
-def get_protocol(protocol) -> Protocol:
+def get_protocol(protocol, **kwargs) -> Protocol:
     """A :class:`Protocol` from its name (case-insensitive) or itself.
+
+    Args:
+        protocol: a registered name or a :class:`Protocol`.
+        **kwargs: passed to the protocol's constructor (e.g. ``distance="L2"``).
 
     Raises:
         ValueError: unknown name; the message lists the valid ones.
@@ -263,7 +274,7 @@ def get_protocol(protocol) -> Protocol:
         return protocol
     if not isinstance(protocol, str):
         raise ValueError(f"protocol must be a name or a Protocol, got {protocol!r}")
-    return PROTOCOLS.create(protocol)
+    return PROTOCOLS.create(protocol, **kwargs)
 
 
 def evaluate_protocol(

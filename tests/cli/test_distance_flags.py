@@ -82,3 +82,23 @@ def test_cosine_index_is_a_similarity_index(tiny, tmp_path, capsys):
     distances = [m["distance"] for m in angular_matches]
     assert [m["path"] for m in angular_matches] == [m["path"] for m in matches]
     np.testing.assert_allclose(distances, 1 - np.asarray(similarities), atol=1e-5)
+
+
+def test_evaluate_offers_every_registered_protocol(tiny, capsys):
+    from embedding_net.data import list_class_folders, load_images
+    from embedding_net.evaluation import retrieval_metrics
+    from embedding_net.saving import load_model
+
+    out, data = tiny
+    model = str(out / "network.keras")
+    assert main(["evaluate", "--model", model, "--protocol", "retrieval", "--data", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["protocol"] == "retrieval"
+    records = list_class_folders(data)
+    emb = load_model(model).encode(load_images([r.path for r in records], (16, 16)).images)
+    labels = np.asarray([r.label for r in records])
+    is_val = np.asarray([r.metadata["split"] == "val" for r in records])
+    expected = retrieval_metrics(emb[is_val], labels[is_val], emb[~is_val], labels[~is_val])
+    assert result["map_at_r"] == pytest.approx(expected["map_at_r"])
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", model, "--protocol", "ranking", "--data", str(data)])

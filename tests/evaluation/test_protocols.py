@@ -104,3 +104,22 @@ def test_protocol_evaluation_callback_logs_on_schedule_and_last_epoch():
     expected = evaluate_protocol(_flat, vs)
     assert callback.evaluated[0][1] == expected
     assert history.history["val_knn_top1"] == [expected["knn_top1"]] * 2
+
+
+def test_verification_protocol_with_another_distance_reports_its_threshold_units():
+    from embedding_net.evaluation import pair_scores, verification_metrics
+
+    images = _images(40, seed=3)
+    pairs = np.stack([np.arange(0, 40, 2), np.arange(1, 40, 2)], axis=1)
+    is_same = np.arange(20) % 2 == 0
+    vs = ValidationSet("verification", images, np.arange(40), pairs=pairs, is_same=is_same)
+    protocol = get_protocol("verification", distance="L2")
+    assert protocol.distance == "L2" and get_protocol("verification").distance == "cosine"
+    got = protocol.evaluate(_flat, vs)
+    emb = _flat(images)
+    scores = pair_scores(emb[pairs[:, 0]], emb[pairs[:, 1]], "L2")
+    ref = verification_metrics(scores, is_same, n_folds=10, higher_is_similar=False)
+    assert got["threshold"] == pytest.approx(ref["threshold"])
+    assert got["pair_accuracy"] == pytest.approx(ref["accuracy"])
+    with pytest.raises(ValueError, match="distance"):
+        get_protocol("verification", distance="manhattan")
