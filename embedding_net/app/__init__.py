@@ -15,7 +15,7 @@ import importlib
 
 # public name -> module that defines it (FastAPI is imported only when the app is built)
 _EXPORTS = {
-    "ImageRejected": "service",
+    "ImageRejected": "images",
     "SearchService": "service",
     "estimate_threshold": "service",
     "load_network": "service",

@@ -141,7 +141,8 @@ button.run:disabled { background: #a1a1aa; cursor: default; }
   function fmt(x) { return (x === null || x === undefined) ? "n/a" : Number(x).toFixed(4); }
   function thresholdText() {
     if (!info || info.threshold === null) return "no match threshold (index has no labels)";
-    return "match threshold: " + info.distance + " distance \\u2264 " + fmt(info.threshold) +
+    return "match threshold: " + info.distance +
+      (info.higher_is_closer ? " similarity \\u2265 " : " distance \\u2264 ") + fmt(info.threshold) +
       " (" + info.threshold_source + ")";
   }
   function preview(img, file) {
@@ -180,7 +181,8 @@ button.run:disabled { background: #a1a1aa; cursor: default; }
         (r.name ? " \u2014 " + r.name : "");
       var dist = document.createElement("div");
       dist.className = "distance";
-      dist.textContent = "distance " + fmt(r.distance) + " ";
+      dist.textContent = (info && info.higher_is_closer ? "similarity " : "distance ") +
+        fmt(r.score) + " ";
       if (r.match !== null) {
         var badge = document.createElement("span");
         badge.className = "badge" + (r.match ? " match" : "");
@@ -225,7 +227,8 @@ button.run:disabled { background: #a1a1aa; cursor: default; }
       verdict.textContent = body.same === null ? "no threshold set" :
         (body.same ? "Same" : "Different") + " (threshold " + fmt(body.threshold) + ")";
       var numbers = document.createElement("div");
-      numbers.textContent = body.distance_metric + " distance " + fmt(body.distance) +
+      numbers.textContent = body.distance_metric + (body.distance === body.score ? " distance " : " similarity ") +
+        fmt(body.score) +
         ", cosine similarity " + fmt(body.cosine_similarity);
       out.appendChild(verdict); out.appendChild(numbers);
     }).catch(function (err) { out.textContent = ""; showError(err.message); });

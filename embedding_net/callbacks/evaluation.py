@@ -20,14 +20,17 @@ from embedding_net.evaluation import (
     retrieval_metrics,
     verification_metrics,
 )
-from embedding_net.evaluation._inputs import check_positive_int
+from embedding_net.evaluation._inputs import check_distance, check_positive_int
 from embedding_net.evaluation.encoding import encode_images, encode_with_flip
+from embedding_net.evaluation.protocols import ReidProtocol, RetrievalProtocol, evaluate_protocol
+from embedding_net.evaluation.scores import is_similarity
 
-__all__ = ["RetrievalEvaluation", "VerificationEvaluation"]
+__all__ = ["ProtocolEvaluation", "RetrievalEvaluation", "VerificationEvaluation"]
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("retrieval", "reid")
+# the protocols of embedding_net.evaluation.PROTOCOLS this callback computes from tuples
+PROTOCOLS = (RetrievalProtocol.name, ReidProtocol.name)
 
 
 class _EvaluationCallback(keras.callbacks.Callback):
@@ -112,7 +115,8 @@ class RetrievalEvaluation(_EvaluationCallback):
         protocol: "retrieval" or "reid".
         prefix: prepended to every key.
         batch_size: images per forward pass.
-        distance: "euclidean" or "cosine".
+        distance: distance name or ``Distance`` (``"L2"`` alias ``"euclidean"``,
+            ``"squared-L2"``, ``"angular"``, ``"cosine"``, ``"dot"``); only its ranking matters.
         ks: the k of recall@k / rank-k.
         max_rank: CMC length for re-id (>= max(ks)).
         flip: flip test-time augmentation when encoding.
@@ -142,7 +146,7 @@ class RetrievalEvaluation(_EvaluationCallback):
         if protocol not in PROTOCOLS:
             raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {protocol!r}.")
         self.protocol = protocol
-        self.distance = distance
+        self.distance = check_distance(distance)
         self.ks = tuple(check_positive_int(k, "ks") for k in ks)
         if protocol == "reid":
             self.query_data = _split(query_data, 3, "query_data", "(images, ids, cameras)")
@@ -201,8 +205,9 @@ class VerificationEvaluation(_EvaluationCallback):
         every: evaluate every N epochs.
         prefix: prepended to every key.
         batch_size: images per forward pass.
-        distance: pair score: "cosine" (cosine similarity of the embeddings) or "euclidean"
-            (L2 distance, lower = same).
+        distance: pair score, a distance name or ``Distance``: ``"cosine"`` (cosine
+            similarity, higher = same), ``"L2"`` / ``"euclidean"`` (lower = same), ...; the
+            logged threshold is in its units (the package's threshold convention).
         n_folds: LFW folds (contiguous blocks in pair order).
         folds: optional int array (n_pairs,) of fold ids replacing ``n_folds``; for pairs
             listed all-matched-first use ``embedding_net.evaluation.lfw_block_folds(is_same)``
@@ -229,9 +234,7 @@ class VerificationEvaluation(_EvaluationCallback):
     ):
         super().__init__(every, prefix, batch_size, flip, log_dir, verbose, encoder)
         self.pairs_data = _split(pairs_data, 3, "pairs_data", "(images_a, images_b, is_same)")
-        if distance not in ("cosine", "euclidean"):
-            raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")
-        self.distance = distance
+        self.distance = check_distance(distance)
         self.n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
         self.folds = folds
 
@@ -243,7 +246,7 @@ class VerificationEvaluation(_EvaluationCallback):
             scores,
             self.pairs_data[2],
             n_folds=self.n_folds,
-            higher_is_similar=self.distance == "cosine",
+            higher_is_similar=is_similarity(self.distance),
             folds=self.folds,
         )
         out = {
@@ -253,3 +256,49 @@ class VerificationEvaluation(_EvaluationCallback):
         for far, tar in res["tar_at_far"].items():
             out[f"verification_tar_at_far_{far:g}"] = tar
         return out
+
+
+class ProtocolEvaluation(keras.callbacks.Callback):
+    """Evaluate a network on a held-out :class:`~embedding_net.evaluation.ValidationSet` with
+    its protocol (:data:`embedding_net.evaluation.PROTOCOLS`) every ``every`` epochs, after the
+    last one and when training is being stopped (e.g. by a time budget).
+
+    The metrics go into ``logs`` as ``val_<name>`` (so ``ModelCheckpoint``, ``EarlyStopping``,
+    ``ReduceLROnPlateau`` and ``TensorBoard`` placed after it see them) and into
+    :attr:`evaluated`.
+
+    Args:
+        network: the embedding network to encode with (e.g. ``model.network`` of a training
+            model), or a callable on image batches.
+        validation: the :class:`~embedding_net.evaluation.ValidationSet`.
+        every: evaluate after epochs ``every``, ``2 * every``, ...
+        epochs: the run's last epoch number (always evaluated).
+        batch_size: images per forward pass.
+        flip: flip test-time augmentation.
+
+    Attributes:
+        evaluated: list of ``(epoch number, metrics)``, epochs counted from 1.
+    """
+
+    def __init__(
+        self, network, validation, every: int = 1, epochs: int = 1, batch_size=128, flip=False
+    ):
+        super().__init__()
+        self.flip = bool(flip)
+        self.network = network
+        self.validation = validation
+        self.every = int(every)
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.evaluated: list[tuple[int, dict]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = epoch + 1 == self.epochs or self.model.stop_training
+        if (epoch + 1) % self.every and not last:
+            return
+        metrics = evaluate_protocol(
+            self.network, self.validation, batch_size=self.batch_size, flip=self.flip
+        )
+        self.evaluated.append((epoch + 1, metrics))
+        if logs is not None:
+            logs.update({f"val_{k}": float(v) for k, v in metrics.items()})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from embedding_net.cli._distance import add_distance_argument, distance_from_args
 from embedding_net.cli._loading import LAYOUTS
 
 
@@ -32,11 +33,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--layout", choices=LAYOUTS, default="folders", help="how labels are read (default folders)"
     )
-    parser.add_argument(
-        "--distance",
-        choices=("euclidean", "cosine"),
-        default="euclidean",
-        help="distance the index searches with (default euclidean)",
+    add_distance_argument(
+        parser,
+        "euclidean",
+        "distance the index searches with: L2 / euclidean, squared-L2, angular (1 - cos), "
+        "cosine (cosine similarity) or dot; `serve --threshold` is in its units",
     )
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
@@ -45,47 +46,46 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    import numpy as np
+    import sys
 
     from embedding_net.cli import UsageError
     from embedding_net.cli._loading import (
         check_output,
         embedding_network,
-        encode,
         image_size_of,
         list_folder,
         load_model,
     )
-    from embedding_net.config.validation import load_record_images
-    from embedding_net.evaluation import EmbeddingIndex
+    from embedding_net.evaluation.indexing import build_index_from_records
+    from embedding_net.evaluation.scores import score_kind
 
+    distance = distance_from_args(args, "encode")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     output = check_output(args.output, args.overwrite)
     records = list_folder(args.folder, args.layout)
     network = embedding_network(load_model(args.model))
-    size = image_size_of(network)
-    images, kept = load_record_images(records, size)
-    skipped = len(records) - len(kept)
-    if len(kept) == 0:
-        raise UsageError(f"{args.folder}: no readable image")
-    records = [records[i] for i in kept]
-    embeddings = encode(network, images, args.batch_size, args.flip)
-    index = EmbeddingIndex(distance=args.distance)
-    index.add(
-        embeddings,
-        labels=np.asarray([str(r.label) for r in records]),
-        paths=[r.path for r in records],
-        metadata=[dict(r.metadata) for r in records],
-    )
+    if score_kind(distance) == "cosine":
+        print(
+            "embedding-net encode: note: --distance cosine is the cosine similarity (serve "
+            "--threshold: same when similarity >= t); indexes written before this version "
+            "with cosine used 1 - cos, now --distance angular",
+            file=sys.stderr,
+        )
+    try:
+        index, kept = build_index_from_records(
+            network, records, image_size_of(network), args.batch_size, distance, flip=args.flip
+        )
+    except ValueError:
+        raise UsageError(f"{args.folder}: no readable image") from None
     index.save(output)
     summary = {
         "output": str(output),
-        "images": len(records),
-        "skipped_unreadable": skipped,
-        "labels": len({str(r.label) for r in records}),
-        "dim": int(embeddings.shape[1]),
-        "distance": args.distance,
+        "images": len(kept),
+        "skipped_unreadable": len(records) - len(kept),
+        "labels": len({str(r.label) for r in kept}),
+        "dim": int(index.dim),
+        "distance": distance,
     }
     print(json.dumps(summary, indent=1))
     return 0

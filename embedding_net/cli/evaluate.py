@@ -1,4 +1,4 @@
-"""``embedding-net evaluate --protocol reid|verification|classification``: metrics of a model.
+"""``embedding-net evaluate --protocol reid|verification|classification|retrieval``: metrics.
 
 Either on the held-out split of a training config (the same images ``train`` validated on)::
 
@@ -20,8 +20,7 @@ import argparse
 import json
 
 from embedding_net.cli._loading import LAYOUTS
-
-PROTOCOLS = ("reid", "verification", "classification")
+from embedding_net.evaluation.protocols import PROTOCOLS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,13 +32,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "is the gallery (same identity + same camera removed), Rank-k, mAP, mINP. "
             "verification: cosine similarity of pairs (--pairs LFW pairs file, or pairs drawn "
             "from the people of --data), 10-fold accuracy with held-out thresholds, AUC, EER, "
-            "F1. classification: kNN top-1/top-5 of val/ images against train/ images (a "
-            "folder with train/ and val/), of --data against --gallery, or leave-one-out. "
+            "F1; the threshold is a cosine similarity (same when score >= threshold), the one "
+            "`compare` reads from metrics.json. classification: kNN top-1/top-5 of val/ images "
+            "against train/ images (a folder with train/ and val/), of --data against "
+            "--gallery, or leave-one-out; retrieval: precision@1, R-precision, MAP@R, recall@k "
+            "of the same query / reference images. "
             "With --config, the held-out split of that training config is used."
         ),
     )
     parser.add_argument("--model", required=True, help=".keras model")
-    parser.add_argument("--protocol", choices=PROTOCOLS, help="default: the config's protocol")
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS.names(), help="default: the config's protocol"
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="evaluate on the held-out split of this config")
     source.add_argument("--data", help="evaluate on every image of this folder")
@@ -64,7 +68,7 @@ def _from_config(args, size):
     from embedding_net.cli import UsageError
     from embedding_net.config import load_config
     from embedding_net.config.records import list_records, split_records, split_seed
-    from embedding_net.config.validation import build_validation_set
+    from embedding_net.evaluation.protocols import build_validation_set
 
     config = load_config(args.config)
     if args.protocol:
@@ -81,30 +85,31 @@ def _from_config(args, size):
 def _from_folder(args, size):
     from embedding_net.cli import UsageError
     from embedding_net.cli._loading import list_folder
-    from embedding_net.config import validation as v
+    from embedding_net.evaluation.protocols import get_protocol
 
     if args.protocol is None:
         raise UsageError("--protocol is required with --data")
+    protocol = get_protocol(args.protocol)
     records = list_folder(args.data, args.layout)
-    if args.protocol == "reid":
-        return v.reid_set(records, size, seed=args.seed)
-    if args.protocol == "verification":
-        return v.verification_set(
+    if protocol.name in ("reid", "verification"):
+        return protocol.from_records(
             records,
             size,
+            seed=args.seed,
             num_pairs=args.num_pairs,
             pairs_file=args.pairs,
             image_root=args.data,
-            seed=args.seed,
         )
     if args.gallery:
-        return v.classification_set(records, list_folder(args.gallery, args.layout), size)
+        return protocol.from_records(
+            records, size, reference=list_folder(args.gallery, args.layout)
+        )
     splits = {r.metadata.get("split") for r in records}
     if {"train", "val"} <= splits:
         query = [r for r in records if r.metadata.get("split") == "val"]
         reference = [r for r in records if r.metadata.get("split") == "train"]
-        return v.classification_set(query, reference, size)
-    return v.classification_set(records, None, size)
+        return protocol.from_records(query, size, reference=reference)
+    return protocol.from_records(records, size)
 
 
 def run(args) -> int:
@@ -115,7 +120,7 @@ def run(args) -> int:
         image_size_of,
         load_model,
     )
-    from embedding_net.config.validation import evaluate_protocol
+    from embedding_net.evaluation.protocols import evaluate_protocol
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")

@@ -20,10 +20,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="nearest matches of an image in an index (optional picture grid)",
         description=(
             "Embed IMAGE with the model, search the index written by `embedding-net encode` "
-            "and print the k nearest items (rank, distance, label, path) and the predicted "
+            "and print the k nearest items (rank, score, label, path) and the predicted "
             "label (majority of the k labels, ties to the nearest). --grid writes a picture: "
             "the query and its matches, framed green when a match has the query's label "
-            "(--query-label, or the predicted label when not given) and red otherwise."
+            "(--query-label, or the predicted label when not given) and red otherwise. The "
+            "score is in the units of the index's distance (`encode --distance`): a distance "
+            "(L2, squared-L2, angular; JSON key distance) or a similarity (cosine, dot; JSON "
+            "key similarity)."
         ),
     )
     parser.add_argument("image", help="query image")
@@ -48,8 +51,39 @@ def predicted_label(labels, distances):
     return None  # pragma: no cover
 
 
-def run(args) -> int:
+def _write_grid(args, grid, query, size, labels, paths, scores, predicted) -> None:
+    """The query and its matches as a picture, framed by whether each has the query's label."""
     import numpy as np
+
+    from embedding_net.cli import UsageError
+    from embedding_net.cli._loading import load_image_files
+
+    if not paths:
+        raise UsageError(f"--grid needs the image paths, and {args.index} has none")
+    from embedding_net.visualization import plot_retrieval
+
+    results = load_image_files(paths, size)
+    reference = args.query_label if args.query_label is not None else predicted
+    correct = np.asarray([[lab == reference for lab in labels]])
+    title = (
+        f"query label {reference}"
+        if args.query_label is not None
+        else f"predicted label {reference} (green: matches with it)"
+    )
+    plot_retrieval(
+        query,
+        results[None],
+        np.asarray([scores]),
+        correct,
+        query_labels=[reference],
+        result_labels=np.asarray([labels]),
+        path=grid,
+        title=title,
+    )
+    print(f"wrote {grid}")
+
+
+def run(args) -> int:
 
     from embedding_net.cli import UsageError
     from embedding_net.cli._loading import (
@@ -80,16 +114,18 @@ def run(args) -> int:
     result = index.search(embedding, k=args.k)
     labels = [str(x) for x in result.labels[0]] if result.labels is not None else []
     paths = [str(x) for x in result.paths[0]] if result.paths is not None else []
+    scores = [float(x) for x in result.scores[0]]
     distances = [float(x) for x in result.distances[0]]
     predicted = predicted_label(labels, distances) if labels else None
+    key = "similarity" if result.higher_is_closer else "distance"
     matches = [
         {
             "rank": i + 1,
-            "distance": distances[i],
+            key: scores[i],
             "label": labels[i] if labels else None,
             "path": paths[i] if paths else None,
         }
-        for i in range(len(distances))
+        for i in range(len(scores))
     ]
     if args.json:
         print(
@@ -100,31 +136,9 @@ def run(args) -> int:
     else:
         print(f"query: {args.image}")
         for m in matches:
-            print(f"{m['rank']:>3}  {m['distance']:.4f}  {m['label']}  {m['path']}")
+            print(f"{m['rank']:>3}  {m[key]:.4f}  {m['label']}  {m['path']}")
         if predicted is not None:
             print(f"predicted label: {predicted}")
     if grid is not None:
-        if not paths:
-            raise UsageError(f"--grid needs the image paths, and {args.index} has none")
-        from embedding_net.visualization import plot_retrieval
-
-        results = load_image_files(paths, size)
-        reference = args.query_label if args.query_label is not None else predicted
-        correct = np.asarray([[lab == reference for lab in labels]])
-        title = (
-            f"query label {reference}"
-            if args.query_label is not None
-            else f"predicted label {reference} (green: matches with it)"
-        )
-        plot_retrieval(
-            query,
-            results[None],
-            np.asarray([distances]),
-            correct,
-            query_labels=[reference],
-            result_labels=np.asarray([labels]),
-            path=grid,
-            title=title,
-        )
-        print(f"wrote {grid}")
+        _write_grid(args, grid, query, size, labels, paths, scores, predicted)
     return 0

@@ -35,8 +35,10 @@ def add_parser(subparsers):
         "--threshold",
         type=float,
         default=None,
-        help="match threshold on the index distance (same = distance <= threshold); default: "
-        "estimated from the index labels",
+        help="match threshold in the units of the index's distance (`encode --distance`): same "
+        "when distance <= t for an L2 / squared-L2 / angular index, similarity >= t for a "
+        "cosine / dot index (indexes written with 'cosine' before format 2 load as angular, so "
+        "their thresholds keep their meaning); default: estimated from the index labels",
     )
     parser.add_argument(
         "--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10 MB)"
@@ -134,9 +136,13 @@ def run(args) -> int:
             args.host,
         )
     threshold = "none" if service.threshold is None else f"{service.threshold:.4g}"
+    if service.threshold is not None:
+        op = ">=" if service.higher_is_closer else "<="
+        threshold += f", same when {service.distance_name} {op} threshold"
     print(
-        f"serving {len(service.index)} items ({service.embedding_dim}-d, {service.distance}, "
-        f"threshold {threshold}) at http://{args.host}:{args.port}/  (Ctrl+C to stop)",
+        f"serving {len(service.index)} items ({service.embedding_dim}-d, "
+        f"{service.distance_name}, threshold {threshold}) at http://{args.host}:{args.port}/  "
+        "(Ctrl+C to stop)",
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -53,7 +53,7 @@ def run(args) -> int:
         list_folder,
         load_model,
     )
-    from embedding_net.config.validation import load_record_images
+    from embedding_net.evaluation.validation_sets import load_record_images
 
     suffix = Path(args.output).suffix.lower()
     if suffix not in (".html", ".png", ".svg", ".pdf"):

@@ -10,26 +10,30 @@ An index is saved as ONE ``.npz`` file holding arrays plus a JSON string, read b
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import logging
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from embedding_net.evaluation import _search
 from embedding_net.evaluation._inputs import (
-    DistanceChunks,
     check_distance,
     check_embeddings,
+    check_item_fields,
     check_positive_int,
-    l2_normalize,
     to_numpy,
 )
+from embedding_net.evaluation.scores import is_similarity, resolve_distance
 
-__all__ = ["EmbeddingIndex", "SearchResult", "build_index_from_folder"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["EmbeddingIndex", "SearchResult"]
 
 FORMAT = "embedding_net.EmbeddingIndex"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: distance names of embedding_net.distances ("cosine" = similarity)
 BACKENDS = ("exact", "keras", "faiss")
 
 
@@ -39,54 +43,37 @@ class SearchResult:
 
     Attributes:
         indices: int64 array (n_queries, k), positions in the index.
-        distances: float32 array (n_queries, k); euclidean (L2) or cosine (1 - cos) distance.
+        scores: float32 array (n_queries, k) in the units of the index's distance: a
+            distance for ``"L2"``, ``"squared-L2"``, ``"angular"`` (increasing along a row), a
+            similarity for ``"cosine"`` and ``"dot"`` (decreasing).
         labels: array (n_queries, k) of the neighbours' labels, or None.
         paths: str array (n_queries, k), or None.
         metadata: list (n_queries) of lists (k) of dicts, or None.
+        higher_is_closer: True when ``scores`` are similarities.
 
-    Also readable like a dict: ``result["indices"]``.
+    ``distances`` is ``scores`` in "smaller is closer" order (``Distance.to_distance``: the
+    scores of a distance, the negated scores of a similarity). Also readable like a dict:
+    ``result["indices"]``.
     """
 
     indices: np.ndarray
-    distances: np.ndarray
+    scores: np.ndarray
     labels: np.ndarray | None = None
     paths: np.ndarray | None = None
     metadata: list | None = None
+    higher_is_closer: bool = False
+
+    @property
+    def distances(self) -> np.ndarray:
+        return -self.scores if self.higher_is_closer else self.scores
 
     def __getitem__(self, key: str):
-        if key not in ("indices", "distances", "labels", "paths", "metadata"):
+        if key not in self.keys():
             raise KeyError(key)
         return getattr(self, key)
 
     def keys(self):
-        return ["indices", "distances", "labels", "paths", "metadata"]
-
-
-def _faiss():
-    if importlib.util.find_spec("faiss") is None:
-        raise ImportError(
-            "EmbeddingIndex(backend='faiss') needs faiss: pip install embedding-net[faiss] "
-            "(or faiss-cpu / faiss-gpu)."
-        )
-    import faiss
-
-    return faiss
-
-
-def _as_label_array(labels, n: int, name: str) -> np.ndarray:
-    arr = to_numpy(labels, name)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"`{name}` must be 1-D with {n} entries, got shape {arr.shape}.")
-    if arr.dtype.kind == "O":
-        if all(isinstance(v, str) for v in arr):
-            arr = arr.astype(str)
-        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
-            arr = arr.astype(np.int64)
-        else:
-            raise ValueError(f"`{name}` must hold ints or strings (saved without pickle).")
-    if arr.dtype.kind not in "biufU":
-        raise ValueError(f"`{name}` must hold numbers or strings, got dtype {arr.dtype}.")
-    return arr
+        return ["indices", "scores", "distances", "labels", "paths", "metadata"]
 
 
 class EmbeddingIndex:
@@ -100,21 +87,40 @@ class EmbeddingIndex:
         >>> index.save("gallery.npz"); index = EmbeddingIndex.load("gallery.npz")
 
     Args:
-        distance: "euclidean" (L2 distance) or "cosine" (1 - cosine similarity).
+        distance: a distance name or ``Distance`` object of :mod:`embedding_net.distances`:
+            ``"L2"`` (alias ``"euclidean"``), ``"squared-L2"``, ``"angular"`` (``1 - cos``,
+            the ``"cosine"`` of index files written before format 2), ``"cosine"`` (cosine
+            similarity) or ``"dot"``; search results carry scores in its units.
         backend: "exact" (numpy, chunked), "keras" (chunked ``keras.ops`` matmul + top_k
             on the active backend's device, e.g. a GPU; the items are kept there as one
             tensor) or "faiss" (exact ``IndexFlatL2`` / ``IndexFlatIP``; needs
-            ``pip install embedding-net[faiss]``). All three return the same neighbours up
-            to floating-point ties.
+            ``pip install embedding-net[faiss]``; built-in distances only). All three
+            return the same neighbours up to floating-point ties.
         chunk_size: queries searched at once by the exact backend.
+        metric: deprecated name of ``distance``.
     """
 
-    def __init__(self, distance: str = "euclidean", backend: str = "exact", chunk_size: int = 1024):
+    def __init__(
+        self,
+        distance="euclidean",
+        backend: str = "exact",
+        chunk_size: int = 1024,
+        *,
+        metric=None,
+    ):
+        if metric is not None:
+            warnings.warn(
+                "EmbeddingIndex(metric=...) is deprecated: use distance=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            distance = metric
         self.distance = check_distance(distance)
+        self._metric = resolve_distance(self.distance)
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}.")
         if backend == "faiss":
-            _faiss()
+            _search.faiss_module()
         self.backend = backend
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
         self._blocks: list[np.ndarray] = []
@@ -160,21 +166,7 @@ class EmbeddingIndex:
                     f"`{name}` must be given for every add() or for none (this index was "
                     f"built {'with' if store is not None else 'without'} {name})."
                 )
-        new_labels = None if labels is None else _as_label_array(labels, n, "labels")
-        new_paths = None
-        if paths is not None:
-            new_paths = np.asarray([os.fspath(p) for p in paths], dtype=str)
-            if new_paths.shape != (n,):
-                raise ValueError(f"`paths` must have {n} entries, got {len(new_paths)}.")
-        new_meta = None
-        if metadata is not None:
-            new_meta = [dict(m) if m is not None else {} for m in metadata]
-            if len(new_meta) != n:
-                raise ValueError(f"`metadata` must have {n} entries, got {len(new_meta)}.")
-            try:
-                json.dumps(new_meta)
-            except TypeError as exc:
-                raise ValueError(f"`metadata` must be JSON-serialisable: {exc}") from None
+        new_labels, new_paths, new_meta = check_item_fields(labels, paths, metadata, n)
         if first:
             self._labels = None if new_labels is None else []
             self._paths = None if new_paths is None else []
@@ -259,108 +251,31 @@ class EmbeddingIndex:
             raise ValueError(f"`queries` has dimension {q.shape[1]}, the index holds {self._dim}.")
         k = min(check_positive_int(k, "k"), self._size)
         if self.backend == "faiss":
-            indices, distances = self._search_faiss(q, k)
+            if self._backend_cache is None:
+                self._backend_cache = _search.faiss_index(self.embeddings, self._dim, self._metric)
+            indices, scores = _search.search_faiss(q, self._backend_cache, k, self._metric)
         elif self.backend == "keras":
-            indices, distances = self._search_keras(q, k)
+            if self._backend_cache is None:  # device-side copy of the items, built once
+                self._backend_cache = _search.keras_items(self.embeddings, self._metric)
+            indices, scores = _search.search_keras(
+                q, self._backend_cache, k, self._metric, self.chunk_size
+            )
         else:
-            indices, distances = self._search_exact(q, k)
+            indices, scores = _search.search_exact(
+                q, self.embeddings, k, self._metric, self.chunk_size
+            )
         labels = self.labels
         paths = self.paths
         return SearchResult(
             indices=indices,
-            distances=distances,
+            scores=scores,
             labels=None if labels is None else labels[indices],
             paths=None if paths is None else paths[indices],
             metadata=None
             if self._metadata is None
             else [[self._metadata[i] for i in row] for row in indices],
+            higher_is_closer=is_similarity(self._metric),
         )
-
-    def _search_exact(self, q, k):
-        n = q.shape[0]
-        indices = np.empty((n, k), dtype=np.int64)
-        distances = np.empty((n, k), dtype=np.float32)
-        chunks = DistanceChunks(
-            q, self.embeddings, self.distance, self.chunk_size, ranking_only=True
-        )
-        for start, stop, d in chunks:
-            # d ranks like the distance: |g|^2 - 2 q.g (euclidean) or -cos (cosine)
-            if k < d.shape[1]:
-                part = np.argpartition(d, k - 1, axis=1)[:, :k]
-                kth = np.take_along_axis(d, part, axis=1).max(axis=1, keepdims=True)
-                if np.sum(d <= kth) > k * d.shape[0]:  # ties at the k-th distance
-                    part = _lowest_positions_within(d, kth, k)
-            else:
-                part = np.broadcast_to(np.arange(d.shape[1]), d.shape)
-            part_d = np.take_along_axis(d, part, axis=1)
-            order = np.lexsort((part, part_d), axis=1)
-            idx = np.take_along_axis(part, order, axis=1)
-            dist = np.take_along_axis(part_d, order, axis=1).astype(np.float64)
-            if self.distance == "euclidean":
-                block = q[start:stop]
-                q_sq = np.einsum("ij,ij->i", block, block).astype(np.float64)
-                dist = np.sqrt(np.maximum(dist + q_sq[:, None], 0.0))
-            else:
-                dist = 1.0 + dist
-            indices[start:stop] = idx
-            distances[start:stop] = dist
-        return indices, distances
-
-    def _search_keras(self, q, k):
-        import keras
-
-        ops = keras.ops
-        if self._backend_cache is None:  # device-side copy of the items, built once
-            data = self.embeddings
-            if self.distance == "cosine":
-                data = l2_normalize(data)
-            data_t = ops.convert_to_tensor(data)
-            sq = None if self.distance == "cosine" else ops.sum(ops.square(data_t), axis=1)
-            self._backend_cache = (data_t, sq)
-        data_t, sq = self._backend_cache
-        n = q.shape[0]
-        indices = np.empty((n, k), dtype=np.int64)
-        distances = np.empty((n, k), dtype=np.float32)
-        if self.distance == "cosine":
-            q = l2_normalize(q)
-        for start in range(0, n, self.chunk_size):
-            block = q[start : start + self.chunk_size]
-            score = ops.matmul(ops.convert_to_tensor(block), ops.transpose(data_t))
-            if sq is not None:  # -(squared distance) + |q|^2: larger = closer
-                score = 2.0 * score - sq[None, :]
-            values, idx = ops.top_k(score, k, sorted=True)
-            values = ops.convert_to_numpy(values).astype(np.float64)
-            idx = ops.convert_to_numpy(idx).astype(np.int64)
-            if sq is None:
-                dist = 1.0 - values
-            else:
-                q_sq = np.einsum("ij,ij->i", block, block).astype(np.float64)
-                dist = np.sqrt(np.maximum(q_sq[:, None] - values, 0.0))
-            order = np.lexsort((idx, dist), axis=1)
-            indices[start : start + block.shape[0]] = np.take_along_axis(idx, order, axis=1)
-            distances[start : start + block.shape[0]] = np.take_along_axis(dist, order, axis=1)
-        return indices, distances
-
-    def _search_faiss(self, q, k):
-        faiss = _faiss()
-        if self._backend_cache is None:
-            data = self.embeddings
-            if self.distance == "cosine":
-                index = faiss.IndexFlatIP(self._dim)
-                index.add(np.ascontiguousarray(l2_normalize(data), dtype=np.float32))
-            else:
-                index = faiss.IndexFlatL2(self._dim)
-                index.add(np.ascontiguousarray(data, dtype=np.float32))
-            self._backend_cache = index
-        if self.distance == "cosine":
-            sims, indices = self._backend_cache.search(
-                np.ascontiguousarray(l2_normalize(q), dtype=np.float32), k
-            )
-            distances = 1.0 - sims
-        else:
-            sq, indices = self._backend_cache.search(np.ascontiguousarray(q, dtype=np.float32), k)
-            distances = np.sqrt(np.maximum(sq, 0.0))
-        return indices.astype(np.int64), distances.astype(np.float32)
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -376,7 +291,7 @@ class EmbeddingIndex:
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
-            "distance": self.distance,
+            "distance": _header_distance(self.distance),
             "backend": self.backend,
             "chunk_size": self.chunk_size,
             "dim": self._dim,
@@ -428,7 +343,7 @@ class EmbeddingIndex:
                 f"embedding_net reads up to {FORMAT_VERSION}."
             )
         index = cls(
-            distance=header["distance"],
+            distance=_loaded_distance(header, path),
             backend=backend or header["backend"],
             chunk_size=header["chunk_size"],
         )
@@ -445,60 +360,37 @@ class EmbeddingIndex:
         )
 
 
-def _lowest_positions_within(d, kth, k):
-    """Per row, the k lowest positions among items strictly closer than kth, then tied ones."""
-    closer = d < kth
-    tied = d == kth
-    key = np.where(closer, 0, np.where(tied, 1, 2)).astype(np.int8)
-    return np.argsort(key, axis=1, kind="stable")[:, :k]
+def _header_distance(distance):
+    """The JSON form of a distance: names stay strings, objects become their Keras config."""
+    if isinstance(distance, str):
+        return distance
+    from embedding_net.distances import serialize_distance
+
+    return serialize_distance(distance)
 
 
-def build_index_from_folder(
-    network,
-    folder,
-    image_size,
-    batch_size: int = 64,
-    distance: str = "euclidean",
-    backend: str = "exact",
-    flip: bool = False,
-) -> EmbeddingIndex:
-    """Embeds every image of a class-folder tree into an :class:`EmbeddingIndex`.
+def _loaded_distance(header: dict, path: str):
+    """The distance of a saved header; a format-1 ``"cosine"`` index was ``1 - cos``."""
+    distance = header["distance"]
+    if isinstance(distance, dict):
+        from embedding_net.distances import deserialize_distance
 
-    ``folder/<class>/<image>`` (or ``folder/<split>/<class>/<image>``) is listed with
-    :func:`embedding_net.data.list_class_folders`, loaded with
-    :func:`embedding_net.data.load_images` and encoded with the network. Labels are the class
-    folder names, paths the image files, metadata the listing's metadata. Unreadable images
-    are skipped (with a warning from the loader).
+        return deserialize_distance(distance)
+    if header["version"] < 2 and distance == "cosine":
+        logger.info(
+            "%s: an index of format 1 with distance 'cosine' ranks and reports 1 - cos: "
+            "loaded as distance 'angular' (thresholds on it stay distances, same = d <= t)",
+            path,
+        )
+        return "angular"
+    return distance
 
-    Args:
-        network: model with ``encode`` / ``predict``, or a callable on image batches.
-        folder: root folder of the images.
-        image_size: (height, width) the network expects.
-        batch_size: images per forward pass.
-        distance: "euclidean" or "cosine".
-        backend: "exact" or "faiss".
-        flip: flip test-time augmentation (see :func:`encode_with_flip`).
 
-    Returns:
-        the filled :class:`EmbeddingIndex`.
-    """
-    from embedding_net.data import list_class_folders, load_images
-    from embedding_net.evaluation.encoding import encode_images, encode_with_flip
+def __getattr__(name: str):
+    # build_index_from_folder lives in embedding_net.evaluation.indexing (imported lazily: it
+    # imports this module)
+    if name == "build_index_from_folder":
+        from embedding_net.evaluation.indexing import build_index_from_folder
 
-    records = list_class_folders(folder)
-    loaded = load_images([r.path for r in records], image_size=tuple(image_size))
-    if len(loaded.kept) == 0:
-        raise ValueError(f"build_index_from_folder: no readable image under {folder}.")
-    kept = [records[i] for i in loaded.kept]
-    if flip:
-        embeddings = encode_with_flip(network, loaded.images, batch_size)
-    else:
-        embeddings = encode_images(network, loaded.images, batch_size)
-    index = EmbeddingIndex(distance=distance, backend=backend)
-    index.add(
-        embeddings,
-        labels=np.asarray([str(r.label) for r in kept]),
-        paths=[r.path for r in kept],
-        metadata=[r.metadata for r in kept],
-    )
-    return index
+        return build_index_from_folder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -55,7 +55,9 @@ def reid_metrics(
         gallery_ids: int array (n_gallery,); ``-1`` marks junk images, ignored.
         query_cams: array (n_query,) camera of each query.
         gallery_cams: array (n_gallery,) camera of each gallery image.
-        distance: "euclidean" or "cosine" (1 - cosine similarity).
+        distance: a distance name (``"L2"`` alias ``"euclidean"``, ``"squared-L2"``,
+            ``"angular"``, ``"cosine"`` similarity, ``"dot"``) or ``Distance``; only the
+            ranking it gives matters.
         max_rank: length of the returned CMC curve.
         single_shot: CUHK03 single-shot protocol: for each query and each repeat, one random
             valid gallery image per identity is kept; every metric is computed on that

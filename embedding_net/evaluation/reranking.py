@@ -46,55 +46,12 @@ def _reciprocal_sets(top: np.ndarray):
     return sparse.csr_matrix((np.ones(rows.shape[0], np.float64), (rows, cols)), shape=(n, n))
 
 
-def k_reciprocal_rerank(
-    q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3
-) -> np.ndarray:
-    """k-reciprocal re-ranking (Zhong et al. 2017) of a query/gallery distance matrix.
-
-    ``d* = (1 - lambda) * d_Jaccard + lambda * d_original``, where ``d_original`` is the squared
-    distance divided by the maximum of its row over queries+gallery, and ``d_Jaccard`` compares
-    the Gaussian-weighted k-reciprocal neighbour sets (expanded with the k1/2-reciprocal sets of
-    their members, then averaged over the k2 nearest neighbours: "local query expansion").
-
-    Args:
-        q_g_dist: float array (n_q, n_g) query-gallery distances (e.g. euclidean).
-        q_q_dist: float array (n_q, n_q) query-query distances.
-        g_g_dist: float array (n_g, n_g) gallery-gallery distances.
-        k1: size of the k-reciprocal neighbourhoods.
-        k2: neighbours averaged in local query expansion (1 = none).
-        lambda_value: weight of the original distance.
-
-    Returns:
-        float32 array (n_q, n_g): re-ranked distances (smaller = more similar), to be
-        evaluated with :func:`embedding_net.evaluation.reid_metrics_from_distances`.
-    """
+def _encoding_vectors(original, top, k1: int, k2: int):
+    """Sparse ``V`` (n, n): Gaussian weights over each item's expanded k-reciprocal set,
+    averaged over its k2 nearest neighbours (local query expansion)."""
     from scipy import sparse
 
-    qg = check_distance_matrix(q_g_dist, "q_g_dist")
-    n_q, n_g = qg.shape
-    qq = check_distance_matrix(q_q_dist, "q_q_dist", shape=(n_q, n_q))
-    gg = check_distance_matrix(g_g_dist, "g_g_dist", shape=(n_g, n_g))
-    k1 = check_positive_int(k1, "k1")
-    k2 = check_positive_int(k2, "k2")
-    if not 0.0 <= float(lambda_value) <= 1.0:
-        raise ValueError(f"`lambda_value` must be in [0, 1], got {lambda_value}.")
-    n = n_q + n_g
-
-    # reference: M = [[qq, qg], [qg.T, gg]] squared, original = transpose(M / max(M, axis=0)),
-    # i.e. row i of M.T divided by its own maximum; built in float32 without a transposed copy
-    f32 = np.float32
-    original = np.block(
-        [
-            [qq.T.astype(f32, copy=False), qg.astype(f32, copy=False)],
-            [qg.T.astype(f32, copy=False), gg.T.astype(f32, copy=False)],
-        ]
-    )
-    np.square(original, out=original)
-    original /= original.max(axis=1, keepdims=True)
-
-    top = np.concatenate(
-        [_top_k(original[i : i + 1024], k1 + 1) for i in range(0, n, 1024)], axis=0
-    )
+    n = original.shape[0]
     half = int(np.around(k1 / 2.0))
     top_half = top[:, : half + 1]
     recip = _reciprocal_sets(top)  # R(i, k1)
@@ -129,6 +86,12 @@ def k_reciprocal_rerank(
         v = (averaging @ v).tocsr()
         v.eliminate_zeros()
 
+    return v
+
+
+def _query_jaccard(v, n_q: int) -> np.ndarray:
+    """Jaccard distances (n_q, n) of the queries' encoding vectors to every item's."""
+    n = v.shape[0]
     # Jaccard: sum_k min(V[i, k], V[j, k]) for queries i and all j
     v_csc = v.tocsc()
     jaccard = np.empty((n_q, n), dtype=np.float32)
@@ -146,6 +109,59 @@ def k_reciprocal_rerank(
         temp_min = temp_min.astype(np.float32)
         jaccard[i] = 1.0 - temp_min / (2.0 - temp_min)
 
+    return jaccard
+
+
+def k_reciprocal_rerank(
+    q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3
+) -> np.ndarray:
+    """k-reciprocal re-ranking (Zhong et al. 2017) of a query/gallery distance matrix.
+
+    ``d* = (1 - lambda) * d_Jaccard + lambda * d_original``, where ``d_original`` is the squared
+    distance divided by the maximum of its row over queries+gallery, and ``d_Jaccard`` compares
+    the Gaussian-weighted k-reciprocal neighbour sets (expanded with the k1/2-reciprocal sets of
+    their members, then averaged over the k2 nearest neighbours: "local query expansion").
+
+    Args:
+        q_g_dist: float array (n_q, n_g) query-gallery distances (e.g. euclidean).
+        q_q_dist: float array (n_q, n_q) query-query distances.
+        g_g_dist: float array (n_g, n_g) gallery-gallery distances.
+        k1: size of the k-reciprocal neighbourhoods.
+        k2: neighbours averaged in local query expansion (1 = none).
+        lambda_value: weight of the original distance.
+
+    Returns:
+        float32 array (n_q, n_g): re-ranked distances (smaller = more similar), to be
+        evaluated with :func:`embedding_net.evaluation.reid_metrics_from_distances`.
+    """
+
+    qg = check_distance_matrix(q_g_dist, "q_g_dist")
+    n_q, n_g = qg.shape
+    qq = check_distance_matrix(q_q_dist, "q_q_dist", shape=(n_q, n_q))
+    gg = check_distance_matrix(g_g_dist, "g_g_dist", shape=(n_g, n_g))
+    k1 = check_positive_int(k1, "k1")
+    k2 = check_positive_int(k2, "k2")
+    if not 0.0 <= float(lambda_value) <= 1.0:
+        raise ValueError(f"`lambda_value` must be in [0, 1], got {lambda_value}.")
+    n = n_q + n_g
+
+    # reference: M = [[qq, qg], [qg.T, gg]] squared, original = transpose(M / max(M, axis=0)),
+    # i.e. row i of M.T divided by its own maximum; built in float32 without a transposed copy
+    f32 = np.float32
+    original = np.block(
+        [
+            [qq.T.astype(f32, copy=False), qg.astype(f32, copy=False)],
+            [qg.T.astype(f32, copy=False), gg.T.astype(f32, copy=False)],
+        ]
+    )
+    np.square(original, out=original)
+    original /= original.max(axis=1, keepdims=True)
+
+    top = np.concatenate(
+        [_top_k(original[i : i + 1024], k1 + 1) for i in range(0, n, 1024)], axis=0
+    )
+    v = _encoding_vectors(original, top, k1, k2)
+    jaccard = _query_jaccard(v, n_q)
     final = jaccard * (1.0 - lambda_value) + original[:n_q] * lambda_value
     return final[:, n_q:].astype(np.float32)
 
@@ -168,7 +184,8 @@ def average_query_expansion(
         query_embeddings: float array (n_q, dim).
         gallery_embeddings: float array (n_g, dim).
         k: gallery neighbours averaged into each query (capped at n_g).
-        distance: "euclidean" or "cosine" for the neighbour search.
+        distance: distance name or ``Distance`` of the neighbour search (see
+            :mod:`embedding_net.evaluation.scores`).
         normalize: L2-normalise the expanded queries.
         chunk_size: queries searched at once.
 

@@ -44,6 +44,22 @@ def _query_reference(query_embeddings, query_labels, reference_embeddings, refer
     return q, ql, r, rl, False
 
 
+def _add_chunk_totals(totals, rows, position, rank, counts, n_rows):
+    """Adds a chunk's precision@1, R-precision and MAP@R sums to ``totals``; returns the
+    queries with a match and the rank of each one's first match."""
+    valid = counts > 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    first = rank[starts[valid]]
+    big_r = counts[rows]  # R of each match's query
+    within_r = rank <= big_r
+    hits = np.bincount(rows, weights=within_r, minlength=n_rows)[valid]
+    ap = np.bincount(rows, weights=within_r * (position + 1) / rank, minlength=n_rows)[valid]
+    totals["p1"] += float(np.sum(first == 1))
+    totals["rp"] += float(np.sum(hits / counts[valid]))
+    totals["map"] += float(np.sum(ap / counts[valid]))
+    return valid, first
+
+
 def retrieval_metrics(
     query_embeddings,
     query_labels,
@@ -69,7 +85,8 @@ def retrieval_metrics(
         reference_embeddings: float array (n_ref, dim), or None for leave-one-out.
         reference_labels: array (n_ref,), or None.
         ks: the k of recall@k.
-        distance: "euclidean" or "cosine".
+        distance: distance name or ``Distance`` (see :mod:`embedding_net.evaluation.scores`);
+            only the ranking it gives matters.
         chunk_size: queries processed at once (memory O(chunk_size * n_ref)).
 
     Returns:
@@ -96,17 +113,7 @@ def retrieval_metrics(
         rows, position, rank, counts = match_ranks(
             d, rows, cols, same_rows, same_cols, overwrite=True
         )
-        valid = counts > 0
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        first = rank[starts[valid]]
-        big_r = counts[rows]  # R of each match's query
-        within_r = rank <= big_r
-        n_rows = d.shape[0]
-        hits = np.bincount(rows, weights=within_r, minlength=n_rows)[valid]
-        ap = np.bincount(rows, weights=within_r * (position + 1) / rank, minlength=n_rows)[valid]
-        totals["p1"] += float(np.sum(first == 1))
-        totals["rp"] += float(np.sum(hits / counts[valid]))
-        totals["map"] += float(np.sum(ap / counts[valid]))
+        valid, first = _add_chunk_totals(totals, rows, position, rank, counts, d.shape[0])
         for k in ks:
             recall[k] += float(np.sum(first <= k))
         n_valid += int(valid.sum())
@@ -156,7 +163,8 @@ def knn_accuracy(
         reference_labels: array (n_ref,), or None.
         k: number of voting neighbours.
         top: the N of the returned top-N accuracies.
-        distance: "euclidean" or "cosine".
+        distance: distance name or ``Distance`` (see :mod:`embedding_net.evaluation.scores`);
+            only the ranking it gives matters.
         chunk_size: queries processed at once.
 
     Returns:

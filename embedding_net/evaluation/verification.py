@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedding_net.evaluation._inputs import check_positive_int, l2_normalize, to_numpy
+from embedding_net.evaluation._inputs import check_positive_int, to_numpy
+from embedding_net.evaluation.scores import is_similarity, pair_scores
 
 __all__ = [
     "best_threshold",
@@ -107,6 +108,40 @@ def _eer(fpr, tpr) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
+def _fold_rows(folds, n_folds: int, shape) -> list:
+    """Row positions of each fold: ``n_folds`` contiguous blocks, or the given fold ids."""
+    if folds is None:
+        return np.array_split(np.arange(shape[0]), n_folds)
+    fold_ids = to_numpy(folds, "folds")
+    if fold_ids.shape != shape or fold_ids.dtype.kind not in "iu":
+        raise ValueError(f"`folds` must be an int array of shape {shape}.")
+    unique_folds = np.unique(fold_ids)
+    if unique_folds.shape[0] < 2:
+        raise ValueError("`folds` must hold at least 2 distinct fold ids.")
+    return [np.flatnonzero(fold_ids == f) for f in unique_folds]
+
+
+def _auc(sim, y) -> float:
+    """ROC area by the rank statistic (Mann-Whitney), ties counted 1/2."""
+    n_same, n_diff = int(y.sum()), int((~y).sum())
+    order = np.argsort(sim, kind="stable")
+    ranks = np.empty(sim.shape[0])
+    sorted_sim = sim[order]
+    _, first, counts = np.unique(sorted_sim, return_index=True, return_counts=True)
+    average_rank = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average_rank, counts)
+    return float((ranks[y].sum() - n_same * (n_same + 1) / 2.0) / (n_same * n_diff))
+
+
+def _at_threshold(sim, y, sign: float, threshold) -> dict:
+    """F1 and accuracy of all pairs at a fixed threshold (in the units of the scores)."""
+    threshold = float(threshold)
+    if not np.isfinite(threshold):
+        raise ValueError(f"`threshold` must be finite, got {threshold}.")
+    fixed = sim >= sign * threshold
+    return {"f1_at_threshold": _f1(fixed, y), "accuracy_at_threshold": float(np.mean(fixed == y))}
+
+
 def verification_metrics(
     scores,
     is_same,
@@ -156,16 +191,7 @@ def verification_metrics(
     sign = 1.0 if higher_is_similar else -1.0
     sim = sign * s
 
-    if folds is None:
-        folds = np.array_split(np.arange(s.shape[0]), n_folds)
-    else:
-        fold_ids = to_numpy(folds, "folds")
-        if fold_ids.shape != s.shape or fold_ids.dtype.kind not in "iu":
-            raise ValueError(f"`folds` must be an int array of shape {s.shape}.")
-        unique_folds = np.unique(fold_ids)
-        if unique_folds.shape[0] < 2:
-            raise ValueError("`folds` must hold at least 2 distinct fold ids.")
-        folds = [np.flatnonzero(fold_ids == f) for f in unique_folds]
+    folds = _fold_rows(folds, n_folds, s.shape)
     fold_thresholds, fold_accuracies = [], []
     pred = np.zeros(s.shape[0], dtype=bool)
     for test in folds:
@@ -177,15 +203,7 @@ def verification_metrics(
         fold_accuracies.append(float(np.mean(pred[test] == y[test])))
 
     fpr, tpr = _roc(sim, y)
-    n_same, n_diff = int(y.sum()), int((~y).sum())
-    # AUC by the rank statistic (Mann-Whitney), ties counted 1/2
-    order = np.argsort(sim, kind="stable")
-    ranks = np.empty(s.shape[0])
-    sorted_sim = sim[order]
-    _, first, counts = np.unique(sorted_sim, return_index=True, return_counts=True)
-    average_rank = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(average_rank, counts)
-    auc = (ranks[y].sum() - n_same * (n_same + 1) / 2.0) / (n_same * n_diff)
+    auc = _auc(sim, y)
 
     result = {
         "accuracy": float(np.mean(fold_accuracies)),
@@ -199,31 +217,8 @@ def verification_metrics(
         "f1": _f1(pred, y),
     }
     if threshold is not None:
-        threshold = float(threshold)
-        if not np.isfinite(threshold):
-            raise ValueError(f"`threshold` must be finite, got {threshold}.")
-        fixed = sim >= sign * threshold
-        result["f1_at_threshold"] = _f1(fixed, y)
-        result["accuracy_at_threshold"] = float(np.mean(fixed == y))
+        result.update(_at_threshold(sim, y, sign, threshold))
     return result
-
-
-def pair_scores(a, b, distance: str = "cosine") -> np.ndarray:
-    """Scores of embedding pairs: cosine similarity or L2 distance of rows, float64 (n,).
-
-    Args:
-        a, b: float arrays (n, dim).
-        distance: "cosine" (similarity, higher = same) or "euclidean" (distance, lower = same).
-    """
-    a = np.asarray(to_numpy(a, "a"), dtype=np.float64)
-    b = np.asarray(to_numpy(b, "b"), dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"`a` and `b` must both have shape (n, dim), got {a.shape} and {b.shape}.")
-    if distance == "cosine":
-        return np.sum(l2_normalize(a) * l2_normalize(b), axis=1)
-    if distance == "euclidean":
-        return np.sqrt(np.sum((a - b) ** 2, axis=1))
-    raise ValueError(f"`distance` must be 'cosine' or 'euclidean', got {distance!r}.")
 
 
 def lfw_block_folds(is_same, n_folds: int = 10) -> np.ndarray:
@@ -290,7 +285,9 @@ def evaluate_lfw_pairs(
         image_size: (height, width); default: read from the network's input shape.
         batch_size: images per forward pass.
         flip: flip test-time augmentation (:func:`encode_with_flip`).
-        distance: "cosine" (similarity) or "euclidean" (distance) pair score.
+        distance: pair score, a distance name or ``Distance`` (default ``"cosine"``, a
+            similarity; ``"L2"`` / ``"euclidean"`` is a distance): the returned ``threshold``
+            is in its units.
         n_folds: folds for one-fold files.
 
     Returns:
@@ -321,7 +318,7 @@ def evaluate_lfw_pairs(
     if np.unique(folds).shape[0] < 2:
         folds = lfw_block_folds(is_same, n_folds)
     result = verification_metrics(
-        scores, is_same, higher_is_similar=distance == "cosine", folds=folds
+        scores, is_same, higher_is_similar=is_similarity(distance), folds=folds
     )
     result["num_pairs"] = int(usable.sum())
     return result

@@ -96,7 +96,7 @@ def test_estimate_threshold_separates_two_clusters():
     off = ~np.eye(20, dtype=bool)
     t = estimate_threshold(x, labels, "euclidean")
     assert d[same & off].max() < t < d[~same].min()
-    t_cos = estimate_threshold(x, labels, "cosine")
+    t_cos = estimate_threshold(x, labels, "angular")  # 1 - cos, a distance
     cos_d = 1 - (x @ x.T) / np.outer(np.linalg.norm(x, axis=1), np.linalg.norm(x, axis=1))
     assert cos_d[same & off].max() < t_cos < cos_d[~same].min()
     # nothing to learn from: no labels, one class, all singletons

@@ -5,13 +5,9 @@ import pytest
 
 from embedding_net.config import DataConfig
 from embedding_net.config.records import split_records
-from embedding_net.config.validation import (
-    ValidationSet,
-    _draw_pairs,
-    evaluate_protocol,
-    reid_set,
-)
 from embedding_net.data import ImageRecord
+from embedding_net.evaluation.protocols import evaluate_protocol
+from embedding_net.evaluation.validation_sets import ValidationSet, _draw_pairs, reid_set
 
 
 def _records(n_ids=10, per_id=6, tracks=3, cams=2):

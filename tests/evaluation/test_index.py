@@ -22,7 +22,7 @@ def brute_force(queries, data, k, distance):
     return np.array(out_i), np.array(out_d)
 
 
-@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+@pytest.mark.parametrize("distance", ["euclidean", "angular"])
 def test_search_matches_brute_force(distance):
     rng = np.random.default_rng(0)
     data = rng.standard_normal((300, 16)).astype(np.float32)
@@ -131,7 +131,7 @@ def test_search_result_is_dataclass():
         res["nope"]
 
 
-@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+@pytest.mark.parametrize("distance", ["euclidean", "angular", "cosine", "squared-L2", "dot"])
 def test_keras_backend_matches_exact(distance, tmp_path):
     rng = np.random.default_rng(3)
     data = rng.standard_normal((500, 12)).astype(np.float32)

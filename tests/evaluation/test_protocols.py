@@ -1,0 +1,125 @@
+"""evaluation.protocols: one PROTOCOLS registry, protocol objects, the ProtocolEvaluation
+callback, the deprecated config.validation names."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from embedding_net.evaluation import (
+    PROTOCOLS,
+    ValidationSet,
+    evaluate_protocol,
+    get_protocol,
+    retrieval_metrics,
+)
+from embedding_net.evaluation.protocols import MAIN_METRIC, Protocol
+
+
+def _images(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 255, (n, 4, 4, 3)).astype(np.uint8)
+
+
+def _flat(x):
+    return np.asarray(x, np.float32).reshape(len(x), -1)
+
+
+def test_one_registry_with_the_main_metrics():
+    assert PROTOCOLS.names() == ["classification", "reid", "retrieval", "verification"]
+    assert MAIN_METRIC == {
+        "classification": "knn_top1",
+        "reid": "rank1",
+        "retrieval": "map_at_r",
+        "verification": "pair_accuracy",
+    }
+    assert get_protocol("ReID").name == "reid"
+    assert isinstance(get_protocol("verification"), Protocol)
+    assert get_protocol("verification").distance == "cosine"
+    with pytest.raises(ValueError, match="classification"):
+        get_protocol("ranking")
+    with pytest.raises(ValueError, match="protocol"):
+        get_protocol(3)
+
+
+def test_retrieval_protocol_equals_retrieval_metrics():
+    images = _images(30)
+    labels = np.arange(30) % 3
+    vs = ValidationSet("retrieval", images, labels, query=np.arange(10), gallery=np.arange(10, 30))
+    got = evaluate_protocol(_flat, vs)
+    emb = _flat(images)
+    ref = retrieval_metrics(emb[:10], labels[:10], emb[10:], labels[10:])
+    for key in ("precision_at_1", "r_precision", "map_at_r", "recall_at_5"):
+        assert got[key] == pytest.approx(ref[key])
+    assert got["num_queries"] == ref["num_valid_queries"]
+    # leave-one-out without a gallery
+    loo = ValidationSet("retrieval", images, labels, query=np.arange(30))
+    assert evaluate_protocol(_flat, loo)["map_at_r"] == pytest.approx(
+        retrieval_metrics(emb, labels)["map_at_r"]
+    )
+
+
+def test_unknown_protocol_and_rerank_outside_reid():
+    vs = ValidationSet("ranking", _images(4), np.arange(4))
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        evaluate_protocol(_flat, vs)
+    vs = ValidationSet("classification", _images(4), np.arange(4), query=np.arange(4))
+    with pytest.raises(ValueError, match="rerank"):
+        evaluate_protocol(_flat, vs, rerank=True)
+
+
+def test_config_validation_names_are_deprecated_aliases():
+    from embedding_net.evaluation import protocols, validation_sets
+
+    with pytest.warns(DeprecationWarning, match="embedding_net.evaluation.protocols"):
+        from embedding_net.config.validation import evaluate_protocol as old
+    assert old is protocols.evaluate_protocol
+    with pytest.warns(DeprecationWarning, match="validation_sets"):
+        from embedding_net.config.validation import ValidationSet as old_set
+    assert old_set is validation_sets.ValidationSet
+    import embedding_net.config.validation as module
+
+    with pytest.raises(AttributeError):
+        module.nothing_here  # noqa: B018
+
+
+def test_protocol_evaluation_callback_logs_on_schedule_and_last_epoch():
+    from embedding_net.callbacks.evaluation import ProtocolEvaluation
+
+    images = _images(24, seed=1)
+    labels = np.arange(24) % 4
+    vs = ValidationSet(
+        "classification", images, labels, query=np.arange(8), gallery=np.arange(8, 24)
+    )
+    model = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    callback = ProtocolEvaluation(_flat, vs, every=2, epochs=3, batch_size=8)
+    history = model.fit(
+        images.astype("float32"), np.zeros(24), epochs=3, verbose=0, callbacks=[callback]
+    )
+    assert [epoch for epoch, _ in callback.evaluated] == [2, 3]
+    expected = evaluate_protocol(_flat, vs)
+    assert callback.evaluated[0][1] == expected
+    assert history.history["val_knn_top1"] == [expected["knn_top1"]] * 2
+
+
+def test_verification_protocol_with_another_distance_reports_its_threshold_units():
+    from embedding_net.evaluation import pair_scores, verification_metrics
+
+    images = _images(40, seed=3)
+    pairs = np.stack([np.arange(0, 40, 2), np.arange(1, 40, 2)], axis=1)
+    is_same = np.arange(20) % 2 == 0
+    vs = ValidationSet("verification", images, np.arange(40), pairs=pairs, is_same=is_same)
+    protocol = get_protocol("verification", distance="L2")
+    assert protocol.distance == "L2" and get_protocol("verification").distance == "cosine"
+    got = protocol.evaluate(_flat, vs)
+    emb = _flat(images)
+    scores = pair_scores(emb[pairs[:, 0]], emb[pairs[:, 1]], "L2")
+    ref = verification_metrics(scores, is_same, n_folds=10, higher_is_similar=False)
+    assert got["threshold"] == pytest.approx(ref["threshold"])
+    assert got["pair_accuracy"] == pytest.approx(ref["accuracy"])
+    with pytest.raises(ValueError, match="distance"):
+        get_protocol("verification", distance="manhattan")
