@@ -15,9 +15,8 @@ import pytest
 
 from embedding_net import training
 from embedding_net.config import ConfigError, parse_config
-from embedding_net.training import run_callbacks
 from embedding_net.models.backbones import build_backbone
-from embedding_net.training import train
+from embedding_net.training import run_callbacks, train
 from tests.config.tiny_run import tiny_config_dict, write_class_folders
 
 LR, FACTOR = 0.01, 0.1
