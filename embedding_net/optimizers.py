@@ -129,23 +129,7 @@ def build_schedule(
     """
     total = max(1, epochs * steps_per_epoch)
     if config.span == "time":
-        from embedding_net.callbacks.budget import TimeCosineSchedule
-
-        if config.name not in ("cosine", "warmup_cosine"):
-            raise ValueError(f"schedule.span 'time' needs a cosine schedule, not {config.name!r}")
-        if time_budget is None:
-            raise ValueError("schedule.span 'time' needs the run's TimeBudget (max_seconds)")
-        warmup = 0
-        if config.name == "warmup_cosine":
-            warmup = int(round(config.warmup_epochs * steps_per_epoch))
-        callback = TimeCosineSchedule(
-            time_budget,
-            peak=learning_rate,
-            min_learning_rate=config.min_learning_rate,
-            warmup_steps=warmup,
-            warmup_start=config.warmup_start,
-        )
-        return learning_rate, [callback]
+        return _time_schedule(config, learning_rate, steps_per_epoch, time_budget)
     if config.name == "constant":
         return learning_rate, []
     if config.name == "cosine":
@@ -192,6 +176,28 @@ def build_schedule(
         )
         return learning_rate, [callback]
     raise ValueError(f"schedule.name={config.name!r} is not a known schedule")  # pragma: no cover
+
+
+def _time_schedule(config: ScheduleConfig, learning_rate: float, steps_per_epoch: int, time_budget):
+    """``span: time``: the learning rate stays a float; a TimeCosineSchedule callback sets it
+    before every batch from the budget's clock."""
+    from embedding_net.callbacks.budget import TimeCosineSchedule
+
+    if config.name not in ("cosine", "warmup_cosine"):
+        raise ValueError(f"schedule.span 'time' needs a cosine schedule, not {config.name!r}")
+    if time_budget is None:
+        raise ValueError("schedule.span 'time' needs the run's TimeBudget (max_seconds)")
+    warmup = 0
+    if config.name == "warmup_cosine":
+        warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    callback = TimeCosineSchedule(
+        time_budget,
+        peak=learning_rate,
+        min_learning_rate=config.min_learning_rate,
+        warmup_steps=warmup,
+        warmup_start=config.warmup_start,
+    )
+    return learning_rate, [callback]
 
 
 def build_optimizer(config: OptimizerConfig, learning_rate=None) -> keras.optimizers.Optimizer:
