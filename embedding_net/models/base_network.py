@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from embedding_net.compiling import compile_from_config
+from embedding_net.constraints import NECKS, POOLINGS  # noqa: F401  (the names stay importable)
 from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
 from embedding_net.layers import (
     GeneralizedMeanPooling,
