@@ -54,6 +54,7 @@ def resolve_backbone(backbone, backbone_shape, weights, last_stride, width):
 
 
 def validate_input_shape(input_shape) -> tuple:
+    """``(height, width, channels)`` as a tuple of ints (height and width may be None)."""
     try:
         shape = tuple(None if d is None else int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -66,6 +67,7 @@ def validate_input_shape(input_shape) -> tuple:
 
 
 def validate_center_crop(center_crop, input_shape: tuple) -> tuple | None:
+    """``(height, width)`` of positive ints no larger than the images, or None."""
     crop = validate_grid(center_crop, "center_crop", parts="height, width", optional=True)
     if crop is None:
         return None
