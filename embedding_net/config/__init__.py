@@ -1,4 +1,4 @@
-"""YAML training configs: typed, validated sections; optimizers and schedules built from them.
+"""YAML training configs: typed, validated sections (the schema) and the loader that reads them.
 
 Usage::
 
@@ -40,14 +40,11 @@ __all__ = [
     "LossConfig",
     "ModelConfig",
     "OptimizerConfig",
-    "RectifiedAdam",
     "SamplerConfig",
     "ScheduleConfig",
     "TrainConfig",
     "TrainingConfig",
     "ValidationConfig",
-    "build_optimizer",
-    "build_schedule",
     "config_to_dict",
     "dump_config",
     "load_config",
@@ -56,9 +53,16 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # optimizers import keras: loaded on first use so that reading a config stays light
+    # deprecated: these moved to embedding_net.optimizers (loaded on first use: keras)
     if name in ("RectifiedAdam", "build_optimizer", "build_schedule"):
-        from embedding_net.config import optimizers
+        import warnings
 
+        from embedding_net import optimizers
+
+        warnings.warn(
+            f"embedding_net.config.{name} is deprecated: use embedding_net.optimizers.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(optimizers, name)
     raise AttributeError(f"module 'embedding_net.config' has no attribute {name!r}")

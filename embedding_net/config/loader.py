@@ -8,7 +8,6 @@ whose message names the file and the dotted key at fault, e.g.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import types
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from embedding_net.config.schema import TrainConfig
+from embedding_net.constraints import field_constraint
 
 #: fields holding paths: ``${data}``, ``${config_dir}`` and ``~`` are expanded in them
 PATH_FIELDS = {
@@ -156,46 +156,43 @@ def _expand(path: str, config_dir: Path | None) -> str:
     return os.path.expanduser(path)
 
 
-def _check_values(config: TrainConfig, source: str | None) -> None:
-    def need(condition: bool, key: str, message: str):
-        if not condition:
-            raise ConfigError(f"{_where(source, key)}: {message}")
+def _check_fields(config, source: str | None, prefix: str = "") -> None:
+    """Check every field declared with a constraint (:func:`~embedding_net.constraints.
+    constrained`), section by section in declaration order."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, source, key)
+            continue
+        constraint = field_constraint(f)
+        problem = None if constraint is None or value is None else constraint.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{_where(source, key)}: {problem}")
 
-    d, m, s, o, sc, t, v = (
-        config.data,
-        config.model,
-        config.sampler,
-        config.optimizer,
-        config.schedule,
-        config.training,
-        config.validation,
-    )
-    need(bool(d.root), "data.root", "is required (the dataset folder, or the CSV file)")
-    need(
-        len(d.image_size) == 2 and all(x > 0 for x in d.image_size),
-        "data.image_size",
-        f"expected [height, width] of positive integers, got {d.image_size}",
-    )
-    need(
-        0.0 <= d.val_fraction < 1.0, "data.val_fraction", f"must be in [0, 1), got {d.val_fraction}"
-    )
-    need(d.num_val_pairs >= 2, "data.num_val_pairs", "must be >= 2")
-    for key, value in (
-        ("data.max_identities", d.max_identities),
-        ("data.max_images_per_identity", d.max_images_per_identity),
-        ("data.min_images_per_identity", d.min_images_per_identity),
-        ("sampler.steps_per_epoch", s.steps_per_epoch),
-    ):
-        need(value is None or value >= 1, key, f"must be >= 1 or null, got {value}")
-    need(m.embedding_dim >= 1, "model.embedding_dim", "must be >= 1")
-    need(
-        len(m.pooling_grid) == 2 and all(x >= 1 for x in m.pooling_grid),
-        "model.pooling_grid",
-        f"expected [rows, cols] of positive integers, got {m.pooling_grid}",
-    )
-    need(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
-    need(m.margin > 0, "model.margin", f"must be > 0, got {m.margin}")
-    need(math.isfinite(m.width) and m.width > 0, "model.width", f"must be > 0, got {m.width}")
+
+class _Need:
+    """``need(condition, key, message)``: raise a :class:`ConfigError` naming the file and
+    the key when ``condition`` is false."""
+
+    def __init__(self, source: str | None):
+        self.source = source
+
+    def __call__(self, condition: bool, key: str, message: str) -> None:
+        if not condition:
+            raise ConfigError(f"{_where(self.source, key)}: {message}")
+
+
+def _check_values(config: TrainConfig, source: str | None) -> None:
+    """The checks that involve more than one field (each field's own are declared with it)."""
+    need = _Need(source)
+    _check_sections(config, need)
+    _check_schedule(config, need)
+    _check_combinations(config, need)
+
+
+def _check_sections(config: TrainConfig, need: _Need) -> None:
+    d, m, s, o, sc = config.data, config.model, config.sampler, config.optimizer, config.schedule
     need(
         m.center_crop is None
         or (
@@ -207,34 +204,25 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
         f"{d.image_size}, got {m.center_crop}",
     )
     need(s.P >= 2 or s.kind != "pk", "sampler.P", f"must be >= 2 for P x K batches, got {s.P}")
-    need(s.K >= 1, "sampler.K", f"must be >= 1, got {s.K}")
-    need(s.singles >= 0, "sampler.singles", f"must be >= 0, got {s.singles}")
     need(
         s.singles == 0 or s.kind == "pk",
         "sampler.singles",
         f"applies to P x K batches (sampler.kind: pk), not {s.kind!r}",
     )
-    need(s.batch_size >= 1, "sampler.batch_size", f"must be >= 1, got {s.batch_size}")
-    need(
-        0.0 <= s.positive_fraction <= 1.0,
-        "sampler.positive_fraction",
-        f"must be in [0, 1], got {s.positive_fraction}",
-    )
-    need(o.learning_rate > 0, "optimizer.learning_rate", f"must be > 0, got {o.learning_rate}")
-    need(o.weight_decay >= 0, "optimizer.weight_decay", "must be >= 0")
     need(
         not o.rectify or o.name in ("adam", "adamw"),
         "optimizer.rectify",
         f"RAdam rectification applies to adam/adamw, not {o.name!r}",
     )
-    need(sc.warmup_epochs >= 0, "schedule.warmup_epochs", "must be >= 0")
-    need(0 < sc.factor < 1, "schedule.factor", f"must be in (0, 1), got {sc.factor}")
-    need(sc.step_epochs >= 1, "schedule.step_epochs", "must be >= 1")
     need(
         sc.min_learning_rate < o.learning_rate,
         "schedule.min_learning_rate",
         "must be below optimizer.learning_rate",
     )
+
+
+def _check_schedule(config: TrainConfig, need: _Need) -> None:
+    m, o, sc, t = config.model, config.optimizer, config.schedule, config.training
     if sc.span == "time":
         need(
             sc.name in ("cosine", "warmup_cosine"),
@@ -246,19 +234,6 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
             "schedule.span",
             "'time' decays the learning rate over training.max_seconds: set it",
         )
-    need(
-        t.max_seconds is None or t.max_seconds >= 0,
-        "training.max_seconds",
-        f"must be >= 0 or null, got {t.max_seconds}",
-    )
-    need(t.epochs >= 1, "training.epochs", f"must be >= 1, got {t.epochs}")
-    need(t.verbose in (0, 1, 2), "training.verbose", "must be 0, 1 or 2")
-    need(v.every >= 1, "validation.every", "must be >= 1")
-    need(
-        0 < o.fine_tune_factor <= 1,
-        "optimizer.fine_tune_factor",
-        f"must be in (0, 1], got {o.fine_tune_factor}",
-    )
     if m.freeze_epochs is not None:
         need(
             1 <= m.freeze_epochs < t.epochs,
@@ -283,12 +258,10 @@ def _check_values(config: TrainConfig, source: str | None) -> None:
         "model.unfreeze_from",
         "only applies with model.freeze_epochs (the epoch the backbone is unfrozen)",
     )
-    need(
-        not isinstance(m.unfreeze_from, int) or m.unfreeze_from >= 0,
-        "model.unfreeze_from",
-        f"a layer index must be >= 0, got {m.unfreeze_from}",
-    )
-    # combinations
+
+
+def _check_combinations(config: TrainConfig, need: _Need) -> None:
+    d, m, s, v = config.data, config.model, config.sampler, config.validation
     kind_samplers = {"embedding": ("pk", "random"), "siamese": ("pairs",), "triplet": ("triplets",)}
     need(
         s.kind in kind_samplers[m.kind],
@@ -349,6 +322,7 @@ def parse_config(mapping: Any, source: str | os.PathLike | None = None) -> Train
         value = getattr(owner, path[-1])
         if isinstance(value, str) and value:
             setattr(owner, path[-1], _expand(value, config_dir))
+    _check_fields(config, source_str)
     _check_values(config, source_str)
     return config
 

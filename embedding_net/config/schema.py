@@ -27,6 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from embedding_net import constraints
+from embedding_net.constraints import Bounds, OneOf, PositivePair, Rule, constrained
+
 LAYOUTS = (
     "folders",
     "gtsrb",
@@ -45,6 +48,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "reduce_on_plateau", "step")
 PROTOCOLS = ("none", "reid", "verification", "classification")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+AT_LEAST_1_OR_NULL, POSITIVE = Bounds(1, or_null=True), Bounds(0, low_inclusive=False)
 
 
 @dataclass
@@ -70,26 +75,24 @@ class DataConfig:
         max_identities: keep only this many identities (sorted, seeded choice); None keeps all.
         max_images_per_identity: keep at most this many images per identity; None keeps all.
         min_images_per_identity: leave training identities with fewer images out of
-            training, after the hold-out split (held-out identities are not filtered). With
-            P x K batches an identity of one image only pairs with augmented copies of
-            itself (LFW: most people); None keeps all.
-        split_seed: seed of the hold-out split and of the validation set drawn from it
-            (held-out identities or tracks, query/gallery division, verification pairs);
-            None: the top-level ``seed``. Fix it to compare training seeds on the same
-            held-out data.
+            training, after the hold-out split (held-out identities are kept); None keeps all.
+        split_seed: seed of the hold-out split and of the validation set drawn from it;
+            None: the top-level ``seed`` (fix it to compare seeds on the same held-out data).
     """
 
-    root: str = ""
+    root: str = constrained("", Rule(bool, "is required (the dataset folder, or the CSV file)"))
     layout: Literal[LAYOUTS] = "folders"  # type: ignore[valid-type]
-    image_size: list[int] = field(default_factory=lambda: [64, 64])
+    image_size: list[int] = constrained(
+        check=PositivePair("height, width"), factory=lambda: [64, 64]
+    )
     split: Literal[SPLITS] = "identity"  # type: ignore[valid-type]
-    val_fraction: float = 0.2
+    val_fraction: float = constrained(0.2, Bounds(0, 1))
     people_file: str | None = None
     pairs_file: str | None = None
-    num_val_pairs: int = 600
-    max_identities: int | None = None
-    max_images_per_identity: int | None = None
-    min_images_per_identity: int | None = None
+    num_val_pairs: int = constrained(600, Bounds(2))
+    max_identities: int | None = constrained(None, AT_LEAST_1_OR_NULL)
+    max_images_per_identity: int | None = constrained(None, AT_LEAST_1_OR_NULL)
+    min_images_per_identity: int | None = constrained(None, AT_LEAST_1_OR_NULL)
     split_seed: int | None = None
 
 
@@ -105,39 +108,31 @@ class ModelConfig:
         weights: backbone weights: None, ``imagenet`` or a local weights file.
         embedding_dim: embedding size.
         pooling: ``avg``, ``max`` or ``gem``.
-        pooling_grid: ``[rows, cols]``: pool each cell of a grid over the backbone's feature
-            map and concatenate before the embedding layer (``[2, 1]``: upper / lower
-            stripes for re-id; ``[1, 1]``: global pooling). See
-            :class:`~embedding_net.layers.GridPooling`.
+        pooling_grid: ``[rows, cols]`` cells pooled one by one and concatenated (``[2, 1]``:
+            upper / lower stripes for re-id; ``[1, 1]``: global pooling).
         dropout: dropout before the embedding layer.
         neck: ``none``, ``batchnorm`` or ``bnneck``.
         normalize: L2-normalise the embeddings.
         freeze_backbone: train only the head, for the whole run (see ``freeze_epochs`` for
             a freeze-then-unfreeze schedule).
         freeze_epochs: fine-tuning schedule: train the head with the backbone frozen
-            (BatchNorm in inference mode, moving statistics unchanged) for this many epochs,
-            then unfreeze the backbone (from ``unfreeze_from``) and train on until
-            ``training.epochs`` with the learning rate times ``optimizer.fine_tune_factor``;
+            (BatchNorm in inference mode) for this many epochs, then unfreeze it and train
+            on until ``training.epochs`` at the learning rate x ``optimizer.fine_tune_factor``;
             ``1 <= freeze_epochs < training.epochs``. None: no schedule.
-        unfreeze_from: with ``freeze_epochs``: the backbone layer (name, or index into
-            ``backbone.layers``) from which layers become trainable; the layers below it
-            stay frozen. None unfreezes the whole backbone. The backbone's BatchNorm layers
-            stay frozen in either case (:meth:`~embedding_net.BaseNetwork.unfreeze_backbone`).
-        last_stride: 2 (the backbone's own) or 1 (no last down-sampling: ResNet18/34/50, the
-            strong re-id recipe's trick; the last feature map is twice as large).
-        width: width multiplier of the from-scratch backbones (``simple_cnn``,
-            ``vgg_small``, ``resnet18``, ``resnet34``): ``round(filters * width)`` filters
-            per convolution (0.5: half the channels, about a quarter of the multiply-adds).
-        center_crop: ``[height, width]``: the network crops the centre of each image (read at
-            ``data.image_size``) to this size before the backbone; the crop is part of the
-            saved network. Read larger than the crop, this zooms in on a centred object
-            (aligned faces) at the backbone cost of the crop size. None: the whole image.
-        preprocessing: override the backbone family's input preprocessing: ``none``,
-            ``scale`` (x / 255), ``tf``, ``torch``, ``caffe`` or ``standardize`` (per-image
-            zero mean, unit variance); None: the backbone's own (see
-            :class:`~embedding_net.layers.ImagePreprocessing`).
-        head: siamese head: ``distance`` (contrastive) or ``merge`` (seed 002's
-            ``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
+        unfreeze_from: with ``freeze_epochs``: the backbone layer (name or index) from which
+            layers become trainable; None: all. BatchNorm layers stay frozen in either case
+            (:meth:`~embedding_net.BaseNetwork.unfreeze_backbone`).
+        last_stride: 2 (the backbone's own) or 1 (no last down-sampling: ResNet18/34/50).
+        width: width multiplier of the from-scratch backbones: ``round(filters * width)``
+            filters per convolution (0.5: about a quarter of the multiply-adds).
+        center_crop: ``[height, width]`` cropped from the centre of each image (read at
+            ``data.image_size``) before the backbone, saved with the network (zooms in on a
+            centred object: aligned faces). None: the whole image.
+        preprocessing: ``none``, ``scale`` (x / 255), ``tf``, ``torch``, ``caffe`` or
+            ``standardize`` (per image); None: the backbone family's own.
+        (pooling_grid ... preprocessing: the :class:`~embedding_net.BaseNetwork` arguments.)
+        head: siamese head: ``distance`` (contrastive) or ``merge``
+            (``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
         distance: pair distance of siamese/triplet models: ``euclidean``,
             ``squared_euclidean`` or ``cosine``.
         margin: contrastive / triplet margin of siamese/triplet models.
@@ -147,24 +142,24 @@ class ModelConfig:
     kind: Literal[MODEL_KINDS] = "embedding"  # type: ignore[valid-type]
     backbone: str = "simple_cnn"
     weights: str | None = None
-    embedding_dim: int = 128
-    pooling: Literal["avg", "max", "gem"] = "avg"
-    pooling_grid: list[int] = field(default_factory=lambda: [1, 1])
-    dropout: float = 0.0
-    neck: Literal["none", "batchnorm", "bnneck"] = "none"
+    embedding_dim: int = constrained(128, constraints.EMBEDDING_DIM)
+    pooling: Literal[constraints.POOLINGS] = "avg"  # type: ignore[valid-type]
+    pooling_grid: list[int] = constrained(check=PositivePair("rows, cols"), factory=lambda: [1, 1])
+    dropout: float = constrained(0.0, constraints.DROPOUT)
+    neck: Literal[constraints.NECKS] = "none"  # type: ignore[valid-type]
     normalize: bool = True
     freeze_backbone: bool = False
     freeze_epochs: int | None = None
-    unfreeze_from: int | str | None = None
+    unfreeze_from: int | str | None = constrained(None, constraints.LAYER_INDEX)
     last_stride: Literal[1, 2] = 2
-    width: float = 1.0
+    width: float = constrained(1.0, Bounds(0, low_inclusive=False, finite=True))
     center_crop: list[int] | None = None
     preprocessing: (
         Literal["none", "scale", "tf", "torch", "caffe", "standardize"] | None  # type: ignore[valid-type]
     ) = None
     head: Literal["distance", "merge"] = "distance"
     distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
-    margin: float = 1.0
+    margin: float = constrained(1.0, POSITIVE)
     contrastive_weight: float = 0.0
 
 
@@ -181,9 +176,8 @@ class LossConfig:
         miner: optional miner name from ``embedding_net.miners.available_miners()``,
             passed to losses that take ``miner=``.
         miner_params: keyword arguments of the miner.
-        identity_loss: optional classification loss added to the metric loss (the re-id
-            "triplet + ID loss" recipe): ``cosface``, ``arcface`` or any class-weight loss;
-            ``num_classes`` is filled in.
+        identity_loss: optional classification loss added to the metric loss ("triplet +
+            ID loss"): ``cosface``, ``arcface`` or any class-weight loss (``num_classes`` set).
         identity_params: keyword arguments of the identity loss.
         identity_weight: weight of the identity loss in the sum.
     """
@@ -212,22 +206,20 @@ class SamplerConfig:
         camera_aware: spread the K images over cameras (re-id).
         tracklet_aware: spread the K images over tracklets (MARS, GTSRB tracks).
         steps_per_epoch: batches per epoch; None: one pass over the training images.
-        singles: ``pk`` only: this many more images per batch, each of a different identity
-            with a single training image: negatives for every anchor, never half of a
-            positive pair (with ``singles: 0`` such an identity fills its K slots with
-            augmented copies of its one image). The P identities then come from the
-            identities with two or more images. Leave ``data.min_images_per_identity`` unset.
+        singles: ``pk`` only: this many more images per batch, each of an identity with a
+            single training image (negatives for every anchor); the P identities then come
+            from those with two or more. Leave ``data.min_images_per_identity`` unset.
     """
 
     kind: Literal[SAMPLERS] = "pk"  # type: ignore[valid-type]
     P: int = 8
-    K: int = 4
-    batch_size: int = 32
-    positive_fraction: float = 0.5
+    K: int = constrained(4, Bounds(1))
+    batch_size: int = constrained(32, Bounds(1))
+    positive_fraction: float = constrained(0.5, Bounds(0, 1, high_inclusive=True))
     camera_aware: bool = False
     tracklet_aware: bool = False
-    steps_per_epoch: int | None = None
-    singles: int = 0
+    steps_per_epoch: int | None = constrained(None, AT_LEAST_1_OR_NULL)
+    singles: int = constrained(0, Bounds(0))
 
 
 @dataclass
@@ -237,8 +229,7 @@ class AugmentationConfig:
     Attributes:
         preset: None (no augmentation) or ``default``, ``reid``, ``faces``, ``signs``, ``flip``.
         randaugment: append Keras' RandAugment.
-        erasing_probability: random-erasing probability; None: the preset's own (0.5 for
-            ``reid`` and ``default``, 0 for the others), a number applies to any preset.
+        erasing_probability: random-erasing probability (any preset); None: the preset's own.
         pad: reflect padding before the random crop of the ``reid`` preset.
     """
 
@@ -255,23 +246,20 @@ class OptimizerConfig:
     Attributes:
         name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
         learning_rate: peak learning rate.
-        weight_decay: decoupled weight decay (``adamw``; also applied by ``sgd``/``adam``
-            when > 0, Keras-style).
+        weight_decay: decoupled weight decay (``adamw``; ``sgd`` / ``adam`` too when > 0).
         momentum: SGD / RMSprop momentum.
         nesterov: SGD Nesterov momentum.
         beta_1, beta_2, epsilon: Adam-family moments.
-        rectify: RAdam-style variance rectification for ``adam`` / ``adamw``
-            (:class:`~embedding_net.config.RectifiedAdam`; Liu et al. 2020).
+        rectify: RAdam variance rectification for ``adam`` / ``adamw``
+            (:class:`~embedding_net.optimizers.RectifiedAdam`).
         clipnorm: clip each gradient to this norm; None disables.
-        fine_tune_factor: with ``model.freeze_epochs``: the peak learning rate after the
-            backbone is unfrozen, as a fraction of ``learning_rate`` (in (0, 1]). A fresh
-            optimizer of the same kind starts there and ``schedule`` runs again over the
-            remaining epochs.
+        fine_tune_factor: with ``model.freeze_epochs``: the peak learning rate of the fresh
+            optimizer after the backbone is unfrozen, as a fraction of ``learning_rate``.
     """
 
     name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
+    learning_rate: float = constrained(1e-3, POSITIVE)
+    weight_decay: float = constrained(0.0, Bounds(0))
     momentum: float = 0.9
     nesterov: bool = False
     beta_1: float = 0.9
@@ -279,7 +267,7 @@ class OptimizerConfig:
     epsilon: float = 1e-7
     rectify: bool = False
     clipnorm: float | None = None
-    fine_tune_factor: float = 0.1
+    fine_tune_factor: float = constrained(0.1, Bounds(0, 1, False, high_inclusive=True))
 
 
 @dataclass
@@ -299,23 +287,21 @@ class ScheduleConfig:
         monitor: the log ReduceLROnPlateau watches (e.g. ``loss``, ``val_rank1``).
         mode: ``min`` or ``max`` for ``monitor``; ``auto`` guesses from its name.
         step_epochs: epochs between two ``step`` decays.
-        span: what the decay of ``cosine`` / ``warmup_cosine`` spans. ``epochs``:
-            ``training.epochs`` x the batches of an epoch. ``time``: the wall clock of
-            ``training.max_seconds`` (required): the learning rate reaches
-            ``min_learning_rate`` when the budget ends however fast the machine runs, and
-            training stops at the first batch past the budget (``training.epochs`` is then
-            an upper bound). The warmup still counts batches.
+        span: what the decay of ``cosine`` / ``warmup_cosine`` spans: ``epochs``
+            (``training.epochs`` x the batches of an epoch) or ``time`` (the wall clock of
+            ``training.max_seconds``, required: the rate reaches ``min_learning_rate`` when
+            the budget ends, whatever the machine's speed; the warmup still counts batches).
     """
 
     name: Literal[SCHEDULES] = "constant"  # type: ignore[valid-type]
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = constrained(0.0, Bounds(0))
     warmup_start: float = 0.1
     min_learning_rate: float = 0.0
-    factor: float = 0.1
+    factor: float = constrained(0.1, Bounds(0, 1, low_inclusive=False))
     patience: int = 3
     monitor: str = "loss"
     mode: Literal["auto", "min", "max"] = "auto"
-    step_epochs: int = 10
+    step_epochs: int = constrained(10, Bounds(1))
     span: Literal["epochs", "time"] = "epochs"
 
 
@@ -325,17 +311,15 @@ class TrainingConfig:
 
     Attributes:
         epochs: training epochs.
-        mixed_precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (Keras dtype
-            policy, restored after training).
+        mixed_precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (restored after).
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
-        max_seconds: stop after the epoch during which this many seconds of training have
-            passed (a time budget); None: no limit.
+        max_seconds: stop after the epoch in which this many seconds have passed; None: no limit.
     """
 
-    epochs: int = 10
+    epochs: int = constrained(10, Bounds(1))
     mixed_precision: Literal[PRECISIONS] = "float32"  # type: ignore[valid-type]
-    verbose: int = 2
-    max_seconds: float | None = None
+    verbose: int = constrained(2, OneOf((0, 1, 2)))
+    max_seconds: float | None = constrained(None, Bounds(0, or_null=True))
 
 
 @dataclass
@@ -343,25 +327,24 @@ class ValidationConfig:
     """Epoch-end evaluation on the held-out split; picks the best model.
 
     Attributes:
-        protocol: ``none``; ``reid`` (query/gallery from held-out identities: one query per
-            identity and camera, CMC + mAP; logs ``val_rank1``, ``val_rank5``, ``val_mAP``);
-            ``verification`` (held-out pairs, 10-fold accuracy: ``val_pair_accuracy``,
-            ``val_auc``, ``val_f1``); ``classification`` (kNN top-1 of held-out images
-            against the training images: ``val_knn_top1``).
+        protocol: ``none``; ``reid`` (query/gallery from held-out identities, CMC + mAP:
+            ``val_rank1``, ``val_rank5``, ``val_mAP``); ``verification`` (held-out pairs,
+            10-fold: ``val_pair_accuracy``, ``val_auc``, ``val_f1``); ``classification``
+            (kNN top-1 of held-out images against the training images: ``val_knn_top1``).
         monitor: the log picking the best model (default: the protocol's main metric).
         mode: ``max`` or ``min`` for ``monitor``.
         every: evaluate every this many epochs (and after the last).
-        max_gallery: at most this many training images as the kNN reference set
-            (``classification``), a seeded choice.
+        max_gallery: at most this many training images (a seeded choice) as the kNN
+            reference set of ``classification``.
         batch_size: images per forward pass when encoding.
-        flip: flip test-time augmentation: the embedding of an image is the normalised mean
-            of its own and its mirror image's embeddings (faces, persons; not for signs).
+        flip: embed an image as the normalised mean of its own and its mirror image's
+            embeddings (faces, persons; not for signs).
     """
 
     protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
     monitor: str | None = None
     mode: Literal["max", "min"] = "max"
-    every: int = 1
+    every: int = constrained(1, Bounds(1))
     max_gallery: int | None = 20000
     batch_size: int = 128
     flip: bool = False
@@ -373,10 +356,10 @@ class CallbacksConfig:
 
     Attributes:
         tensorboard: write TensorBoard logs to ``<output_dir>/logs``.
-        checkpoint_every_epoch: back up weights + optimizer state every epoch
-            (``<output_dir>/backup``) so ``embedding-net train --resume`` continues.
-        save_best: save the best model by ``validation.monitor`` to
-            ``<output_dir>/best.keras`` (without validation: the last model).
+        checkpoint_every_epoch: back up weights + optimizer state every epoch to
+            ``<output_dir>/backup`` (``embedding-net train --resume`` continues from it).
+        save_best: save the best model by ``validation.monitor`` to ``best.keras``
+            (without validation: the last model).
         early_stopping_patience: stop when ``validation.monitor`` has not improved for
             this many evaluations; None disables.
         csv_log: write ``<output_dir>/history.csv``.

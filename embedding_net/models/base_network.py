@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from embedding_net.compiling import compile_from_config
+from embedding_net.constraints import NECKS, POOLINGS  # noqa: F401  (the names stay importable)
 from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
 from embedding_net.layers import (
     GeneralizedMeanPooling,
@@ -16,14 +17,15 @@ from embedding_net.layers import (
     ImagePreprocessing,
     L2Normalize,
 )
-from embedding_net.layers.pooling import validate_grid
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES
-from embedding_net.models.backbones import build_backbone
+from embedding_net.models.network_arguments import (
+    resolve_backbone,
+    validate_center_crop,
+    validate_head,
+    validate_input_shape,
+)
 
 logger = logging.getLogger(__name__)
-
-POOLINGS = ("avg", "max", "gem")
-NECKS = ("none", "batchnorm", "bnneck")
 
 
 @keras.saving.register_keras_serializable(package="embedding_net")
@@ -106,45 +108,17 @@ class BaseNetwork(keras.Model):
         name: str = "base_network",
         **kwargs,
     ):
-        input_shape = _validate_input_shape(input_shape)
-        center_crop = _validate_center_crop(center_crop, input_shape)
+        input_shape = validate_input_shape(input_shape)
+        center_crop = validate_center_crop(center_crop, input_shape)
         backbone_shape = input_shape if center_crop is None else (*center_crop, input_shape[2])
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
-        pooling_grid = validate_grid(pooling_grid, "pooling_grid")
-        if neck not in NECKS:
-            raise ValueError(f"neck={neck!r} is not one of {NECKS}")
-        if embedding_dim is not None and (int(embedding_dim) != embedding_dim or embedding_dim < 1):
-            raise ValueError(
-                f"embedding_dim must be a positive integer or None, got {embedding_dim!r}"
-            )
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        pooling_grid = validate_head(embedding_dim, pooling, pooling_grid, dropout, neck)
         if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
             raise ValueError(
                 f"preprocessing={preprocessing!r} is not one of {sorted(PREPROCESSING_MODES)}"
             )
-
-        if isinstance(backbone, str):
-            backbone_model, family_mode = build_backbone(
-                backbone, backbone_shape, weights, last_stride=last_stride, width=width
-            )
-            backbone_name = backbone
-        elif isinstance(backbone, keras.Model):
-            if weights is not None:
-                raise ValueError(
-                    "weights= only applies to a backbone given by name; load weights into your "
-                    "keras.Model before passing it"
-                )
-            if last_stride != 2:
-                raise ValueError("last_stride only applies to a backbone given by name")
-            if width != 1.0:
-                raise ValueError("width only applies to a backbone given by name")
-            backbone_model, family_mode, backbone_name = backbone, "scale", None
-        else:
-            raise ValueError(
-                f"backbone must be a backbone name (str) or a keras.Model, got {type(backbone).__name__}"
-            )
+        backbone_model, family_mode, backbone_name = resolve_backbone(
+            backbone, backbone_shape, weights, last_stride, width
+        )
         mode = preprocessing or family_mode
         backbone_model.trainable = not freeze_backbone
         if frozen_backbone_layers is not None:
@@ -160,33 +134,7 @@ class BaseNetwork(keras.Model):
         if center_crop is not None:
             x = keras.layers.CenterCrop(*center_crop, name="center_crop")(x)
         x = ImagePreprocessing(mode, name="preprocessing")(x)
-        x = backbone_model(x)
-        if len(x.shape) == 4:
-            if pooling_grid != (1, 1):
-                map_h, map_w = x.shape[1], x.shape[2]
-                if (map_h is not None and pooling_grid[0] > map_h) or (
-                    map_w is not None and pooling_grid[1] > map_w
-                ):
-                    raise ValueError(
-                        f"pooling_grid={pooling_grid} is finer than the backbone's "
-                        f"{map_h} x {map_w} feature map for input_shape {input_shape}"
-                    )
-                x = GridPooling(pooling_grid, pooling, name="pooling")(x)
-            elif pooling == "avg":
-                x = keras.layers.GlobalAveragePooling2D(name="pooling")(x)
-            elif pooling == "max":
-                x = keras.layers.GlobalMaxPooling2D(name="pooling")(x)
-            else:
-                x = GeneralizedMeanPooling(name="pooling")(x)
-        elif pooling_grid != (1, 1):
-            raise ValueError(
-                f"pooling_grid={pooling_grid} needs a backbone with a feature map "
-                f"(batch, h, w, c); this one outputs shape {x.shape}"
-            )
-        elif len(x.shape) != 2:
-            raise ValueError(
-                f"the backbone must output (batch, h, w, c) or (batch, c), got shape {x.shape}"
-            )
+        x = _pool(backbone_model(x), pooling, pooling_grid, input_shape)
         if dropout:
             x = keras.layers.Dropout(dropout, name="dropout")(x)
         if embedding_dim is not None:
@@ -395,28 +343,34 @@ def _freeze_layers(backbone: keras.Model, paths) -> None:
         layer.trainable = False
 
 
-def _validate_input_shape(input_shape) -> tuple:
-    try:
-        shape = tuple(None if d is None else int(d) for d in input_shape)
-    except (TypeError, ValueError):
+def _pool(x, pooling: str, pooling_grid: tuple, input_shape: tuple):
+    """Pool the backbone's output ``(batch, h, w, c)`` (a vector ``(batch, c)`` passes)."""
+    if len(x.shape) == 4:
+        if pooling_grid != (1, 1):
+            map_h, map_w = x.shape[1], x.shape[2]
+            if (map_h is not None and pooling_grid[0] > map_h) or (
+                map_w is not None and pooling_grid[1] > map_w
+            ):
+                raise ValueError(
+                    f"pooling_grid={pooling_grid} is finer than the backbone's "
+                    f"{map_h} x {map_w} feature map for input_shape {input_shape}"
+                )
+            return GridPooling(pooling_grid, pooling, name="pooling")(x)
+        if pooling == "avg":
+            return keras.layers.GlobalAveragePooling2D(name="pooling")(x)
+        if pooling == "max":
+            return keras.layers.GlobalMaxPooling2D(name="pooling")(x)
+        return GeneralizedMeanPooling(name="pooling")(x)
+    if pooling_grid != (1, 1):
         raise ValueError(
-            f"input_shape must be (height, width, channels), got {input_shape!r}"
-        ) from None
-    if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[-1] is None:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    return shape
-
-
-def _validate_center_crop(center_crop, input_shape: tuple) -> tuple | None:
-    crop = validate_grid(center_crop, "center_crop", parts="height, width", optional=True)
-    if crop is None:
-        return None
-    h, w = input_shape[:2]
-    if (h is not None and crop[0] > h) or (w is not None and crop[1] > w):
-        raise ValueError(
-            f"center_crop={crop} is larger than the images of input_shape {input_shape}"
+            f"pooling_grid={pooling_grid} needs a backbone with a feature map "
+            f"(batch, h, w, c); this one outputs shape {x.shape}"
         )
-    return crop
+    if len(x.shape) != 2:
+        raise ValueError(
+            f"the backbone must output (batch, h, w, c) or (batch, c), got shape {x.shape}"
+        )
+    return x
 
 
 def _returns_scalar(loss, y, y_pred) -> bool:

@@ -80,12 +80,12 @@ def _tiny_simple_cnn_config(tmp_path, data_by_size) -> str:
 
 def test_network_save_failure_keeps_the_trained_model(tmp_path, data_by_size, capsys, monkeypatch):
     import embedding_net as en
-    from embedding_net import training
+    from embedding_net.training import saving
 
     def broken(network, path):
         raise OSError("disk full")
 
-    monkeypatch.setattr(training, "save_network", broken)
+    monkeypatch.setattr(saving, "save_network", broken)
     path = _tiny_simple_cnn_config(tmp_path, data_by_size)
     assert main(["train", "--config", path]) == 2
     err = capsys.readouterr().err

@@ -16,7 +16,7 @@ import pytest
 from embedding_net import training
 from embedding_net.config import ConfigError, parse_config
 from embedding_net.models.backbones import build_backbone
-from embedding_net.training import train
+from embedding_net.training import run_callbacks, train
 from tests.config.tiny_run import tiny_config_dict, write_class_folders
 
 LR, FACTOR = 0.01, 0.1
@@ -42,7 +42,7 @@ class _Recorder(training.LearningRateLog):
 
 @pytest.fixture
 def recorder(monkeypatch):
-    monkeypatch.setattr(training, "LearningRateLog", _Recorder)
+    monkeypatch.setattr(run_callbacks, "LearningRateLog", _Recorder)
     _Recorder.log = []
     return _Recorder.log
 
@@ -154,7 +154,7 @@ def test_frozen_phase_then_fine_tuning_from_a_layer(tmp_path, data, weights_file
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["best_epoch"] == best_epoch and summary["freeze_epochs"] == 2
     # best.keras is the model of the best epoch, whichever phase it fell in
-    import embedding_net.config.optimizers  # noqa: F401  (best.keras is compiled with it)
+    import embedding_net.optimizers  # noqa: F401  (best.keras is compiled with it)
 
     best = keras.saving.load_model(tmp_path / "run" / "best.keras")
     best_weights = {v.path: keras.ops.convert_to_numpy(v) for v in best.weights}

@@ -40,7 +40,7 @@ def test_tiny_run_writes_models_logs_and_learns(tiny):
     history = (out / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch") and len(history) == 4
     # network.keras is the uncompiled embedding network of best.keras: same embeddings
-    import embedding_net.config.optimizers  # noqa: F401  (best.keras is compiled with it)
+    import embedding_net.optimizers  # noqa: F401  (best.keras is compiled with it)
 
     network = keras.saving.load_model(out / "network.keras")
     best = keras.saving.load_model(out / "best.keras")

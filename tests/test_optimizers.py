@@ -6,13 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from embedding_net.config import (
-    OptimizerConfig,
-    RectifiedAdam,
-    ScheduleConfig,
-    build_optimizer,
-    build_schedule,
-)
+from embedding_net.config import OptimizerConfig, ScheduleConfig
+from embedding_net.optimizers import RectifiedAdam, build_optimizer, build_schedule
 
 
 def radam_reference(gradients, w0, lr, beta_1=0.9, beta_2=0.999, eps=1e-7, threshold=5.0, wd=0.0):
@@ -135,3 +130,27 @@ def test_time_span_schedules_are_a_callback_on_the_budget():
         build_schedule(config, 1e-2, epochs=10, steps_per_epoch=4)
     with pytest.raises(ValueError, match="needs a cosine schedule"):
         build_schedule(ScheduleConfig(name="step", span="time"), 0.1, 5, 3, time_budget=budget)
+
+
+def test_registered_name_is_kept_so_saved_models_load():
+    assert keras.saving.get_registered_name(RectifiedAdam) == "embedding_net>RectifiedAdam"
+    assert keras.saving.get_registered_object("embedding_net>RectifiedAdam") is RectifiedAdam
+
+
+def test_old_config_spellings_are_deprecated_aliases():
+    import importlib
+    import sys
+
+    import embedding_net.config as config
+
+    for name, obj in (
+        ("RectifiedAdam", RectifiedAdam),
+        ("build_optimizer", build_optimizer),
+        ("build_schedule", build_schedule),
+    ):
+        with pytest.warns(DeprecationWarning, match=f"embedding_net.optimizers.{name}"):
+            assert getattr(config, name) is obj
+    sys.modules.pop("embedding_net.config.optimizers", None)
+    with pytest.warns(DeprecationWarning, match="import RectifiedAdam"):
+        old = importlib.import_module("embedding_net.config.optimizers")
+    assert old.RectifiedAdam is RectifiedAdam and old.build_schedule is build_schedule

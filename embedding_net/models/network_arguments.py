@@ -1,0 +1,79 @@
+"""The arguments of :class:`~embedding_net.BaseNetwork`, checked before anything is built.
+
+The checks of values the training config also takes (``embedding_dim``, ``dropout``,
+``pooling``, ``neck``) use the constraints the config declares for them
+(:mod:`embedding_net.constraints`), so both refuse the same values.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from embedding_net.constraints import DROPOUT, EMBEDDING_DIM, NECKS, POOLINGS
+from embedding_net.layers.pooling import validate_grid
+from embedding_net.models.backbones import build_backbone
+
+__all__ = ["resolve_backbone", "validate_center_crop", "validate_head", "validate_input_shape"]
+
+
+def validate_head(embedding_dim, pooling, pooling_grid, dropout, neck) -> tuple[int, int]:
+    """Check the head's arguments (the constraints the config declares for the same values);
+    returns the pooling grid as a tuple."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
+    pooling_grid = validate_grid(pooling_grid, "pooling_grid")
+    if neck not in NECKS:
+        raise ValueError(f"neck={neck!r} is not one of {NECKS}")
+    EMBEDDING_DIM.check("embedding_dim", embedding_dim, optional=True)
+    DROPOUT.check("dropout", dropout)
+    return pooling_grid
+
+
+def resolve_backbone(backbone, backbone_shape, weights, last_stride, width):
+    """``(backbone model, its preprocessing mode, its name or None)`` of a backbone given by
+    name (built) or as a ``keras.Model`` (used as it is)."""
+    if isinstance(backbone, str):
+        backbone_model, family_mode = build_backbone(
+            backbone, backbone_shape, weights, last_stride=last_stride, width=width
+        )
+        return backbone_model, family_mode, backbone
+    if isinstance(backbone, keras.Model):
+        if weights is not None:
+            raise ValueError(
+                "weights= only applies to a backbone given by name; load weights into your "
+                "keras.Model before passing it"
+            )
+        if last_stride != 2:
+            raise ValueError("last_stride only applies to a backbone given by name")
+        if width != 1.0:
+            raise ValueError("width only applies to a backbone given by name")
+        return backbone, "scale", None
+    raise ValueError(
+        f"backbone must be a backbone name (str) or a keras.Model, got {type(backbone).__name__}"
+    )
+
+
+def validate_input_shape(input_shape) -> tuple:
+    """``(height, width, channels)`` as a tuple of ints (height and width may be None)."""
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got {input_shape!r}"
+        ) from None
+    if len(shape) != 3 or any(d is not None and d < 1 for d in shape) or shape[-1] is None:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    return shape
+
+
+def validate_center_crop(center_crop, input_shape: tuple) -> tuple | None:
+    """``(height, width)`` of positive ints no larger than the images, or None."""
+    crop = validate_grid(center_crop, "center_crop", parts="height, width", optional=True)
+    if crop is None:
+        return None
+    h, w = input_shape[:2]
+    if (h is not None and crop[0] > h) or (w is not None and crop[1] > w):
+        raise ValueError(
+            f"center_crop={crop} is larger than the images of input_shape {input_shape}"
+        )
+    return crop
