@@ -20,7 +20,7 @@ from pathlib import Path
 # every module with a @keras.saving.register_keras_serializable class or function
 REGISTERING_MODULES = (
     "embedding_net.config.losses",
-    "embedding_net.config.optimizers",
+    "embedding_net.optimizers",
     "embedding_net.distances",
     "embedding_net.layers",
     "embedding_net.losses",

@@ -3,12 +3,17 @@ to a wall-clock budget, log and back up the epochs of a run."""
 
 from embedding_net.callbacks.backup import EpochBackup, backup_epoch, restore_backup
 from embedding_net.callbacks.budget import TimeBudget, TimeCosineSchedule
-from embedding_net.callbacks.evaluation import RetrievalEvaluation, VerificationEvaluation
+from embedding_net.callbacks.evaluation import (
+    ProtocolEvaluation,
+    RetrievalEvaluation,
+    VerificationEvaluation,
+)
 from embedding_net.callbacks.run_logs import LearningRateLog, RunCSVLogger
 
 __all__ = [
     "EpochBackup",
     "LearningRateLog",
+    "ProtocolEvaluation",
     "RetrievalEvaluation",
     "RunCSVLogger",
     "TimeBudget",

@@ -78,8 +78,9 @@ def _from_config(args, size):
     if tuple(config.data.image_size) != tuple(size):
         config.data.image_size = list(size)
     records, triplets = list_records(config.data)
-    split = split_records(records, triplets, config.data, split_seed(config))
-    return build_validation_set(config, split)
+    seed = split_seed(config)
+    split = split_records(records, triplets, config.data, seed)
+    return build_validation_set(config, split, seed)
 
 
 def _from_folder(args, size):

@@ -12,11 +12,13 @@ import os
 import re
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Union
 
 from embedding_net.config.schema import TrainConfig
 from embedding_net.constraints import field_constraint
+from embedding_net.data.datasets.registry import find_layout, get_layout, layout_names
 
 #: fields holding paths: ``${data}``, ``${config_dir}`` and ``~`` are expanded in them
 PATH_FIELDS = {
@@ -94,6 +96,8 @@ def _convert(value, annotation, key: str, source: str | None):
                 errors.append(exc)
         fail()
     if origin is Literal:
+        if key == "data.layout":
+            value = _layout_name(value, key, source)
         if value not in typing.get_args(annotation) or isinstance(value, bool):
             fail()
         return value
@@ -129,6 +133,19 @@ def _convert(value, annotation, key: str, source: str | None):
             fail()
         return value
     raise TypeError(f"unsupported config annotation {annotation!r} at {key}")  # pragma: no cover
+
+
+def _layout_name(value, key: str, source: str | None):
+    """A deprecated layout alias (``triplets-csv``) becomes its name, with a warning."""
+    layout = find_layout(value)
+    if layout is not None and layout.name != value:
+        warnings.warn(
+            f"{_where(source, key)}: {value!r} is deprecated, use {layout.name!r}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return layout.name
+    return value
 
 
 def _build(cls, mapping: dict, prefix: str, source: str | None):
@@ -270,9 +287,9 @@ def _check_combinations(config: TrainConfig, need: _Need) -> None:
         f"got {s.kind!r}",
     )
     need(
-        d.layout != "triplets_csv" or m.kind == "triplet",
+        not get_layout(d.layout).triplet_rows or m.kind == "triplet",
         "data.layout",
-        "triplets_csv trains model.kind 'triplet'",
+        f"{d.layout} trains model.kind 'triplet'",
     )
     need(
         m.head == "distance" or m.kind == "siamese",
@@ -280,9 +297,10 @@ def _check_combinations(config: TrainConfig, need: _Need) -> None:
         "only applies to model.kind 'siamese'",
     )
     need(
-        d.split != "given" or d.layout in ("folders", "gtsrb", "tfrecord"),
+        d.split != "given" or get_layout(d.layout).given_split,
         "data.split",
-        f"'given' needs train/ and val/ folders (layouts folders, gtsrb, tfrecord), "
+        f"'given' needs train/ and val/ folders (layouts "
+        f"{', '.join(layout_names(given_split=True))}), "
         f"not {d.layout!r}",
     )
     need(

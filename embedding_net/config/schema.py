@@ -29,24 +29,16 @@ from typing import Any, Literal
 
 from embedding_net import constraints
 from embedding_net.constraints import Bounds, OneOf, PositivePair, Rule, constrained
+from embedding_net.data.datasets.registry import layout_names
+from embedding_net.evaluation.protocols import PROTOCOLS as _PROTOCOL_REGISTRY
 
-LAYOUTS = (
-    "folders",
-    "gtsrb",
-    "cuhk03",
-    "market",
-    "duke",
-    "mars",
-    "lfw",
-    "triplets_csv",
-    "tfrecord",
-)
+LAYOUTS = layout_names()
 SPLITS = ("given", "identity", "tracklet", "none")
 MODEL_KINDS = ("embedding", "siamese", "triplet")
 SAMPLERS = ("pk", "random", "pairs", "triplets")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "reduce_on_plateau", "step")
-PROTOCOLS = ("none", "reid", "verification", "classification")
+PROTOCOLS = ("none", *_PROTOCOL_REGISTRY.names())
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 AT_LEAST_1_OR_NULL, POSITIVE = Bounds(1, or_null=True), Bounds(0, low_inclusive=False)

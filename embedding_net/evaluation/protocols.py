@@ -310,15 +310,14 @@ def evaluate_protocol(
     return protocol.evaluate(network, validation, batch_size=batch_size, flip=flip, **options)
 
 
-def build_validation_set(config, split) -> ValidationSet | None:
+def build_validation_set(config, split, seed: int) -> ValidationSet | None:
     """The :class:`ValidationSet` of a config's ``validation.protocol`` (None for ``none``).
 
     Args:
         config: :class:`~embedding_net.config.TrainConfig`.
         split: :class:`~embedding_net.config.records.SplitRecords`.
+        seed: the query / pair choice seed (``embedding_net.config.records.split_seed``).
     """
-    from embedding_net.config.records import split_seed
-
     name = config.validation.protocol
     if name == "none":
         return None
@@ -329,4 +328,4 @@ def build_validation_set(config, split) -> ValidationSet | None:
                 f"{config.source or 'config'}: validation.protocol {name!r} found no held-out "
                 "image (data.split / data.val_fraction)"
             )
-    return protocol.from_split(config, split, split_seed(config))
+    return protocol.from_split(config, split, seed)

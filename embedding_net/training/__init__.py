@@ -46,6 +46,7 @@ The package reads in the order of a run:
   :class:`SaveError`.
 """
 
+from embedding_net.callbacks import ProtocolEvaluation
 from embedding_net.callbacks.run_logs import LearningRateLog
 from embedding_net.training.builders import (
     TRAIN_SAMPLERS,
@@ -55,7 +56,6 @@ from embedding_net.training.builders import (
     compile_model,
 )
 from embedding_net.training.fine_tune import FineTunePlan, Phase
-from embedding_net.training.protocol_evaluation import ProtocolEvaluation
 from embedding_net.training.run_callbacks import RunCallbacks, monitor_of
 from embedding_net.training.run_directory import RUN_OUTPUTS, RunDirectory
 from embedding_net.training.saving import SaveError, save_network, save_trained

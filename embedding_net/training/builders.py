@@ -22,6 +22,7 @@ from embedding_net.callbacks.budget import TimeBudget
 from embedding_net.config.loader import ConfigError
 from embedding_net.config.records import SplitRecords
 from embedding_net.config.schema import TrainConfig
+from embedding_net.data.datasets.registry import get_layout
 
 
 def build_network(config: TrainConfig):
@@ -101,9 +102,9 @@ def build_train_dataset(config: TrainConfig, split: SplitRecords):
     """
     s, d = config.sampler, config.data
     augment = _augment(config)
-    if d.layout == "tfrecord" and s.kind != "pk":
+    if not get_layout(d.layout).image_files and s.kind != "pk":
         raise ConfigError(
-            f"{config.source or 'config'}: sampler.kind: layout 'tfrecord' trains with 'pk'"
+            f"{config.source or 'config'}: sampler.kind: layout {d.layout!r} trains with 'pk'"
         )
     return TRAIN_SAMPLERS[s.kind](config, split, augment)
 
@@ -116,7 +117,7 @@ def _pk_dataset(config: TrainConfig, split: SplitRecords, augment):
     records = split.train
     _check_pk_identities(config, split)
     steps = s.steps_per_epoch or max(1, len(records) // (s.P * s.K + s.singles))
-    if d.layout == "tfrecord":
+    if not get_layout(d.layout).image_files:  # shards: the sampler reads them itself
         source = Path(d.root)
     else:
         source = [(r.path, split.label_map[r.label], r.metadata) for r in records]

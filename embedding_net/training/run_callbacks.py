@@ -8,13 +8,12 @@ import logging
 import keras
 import numpy as np
 
-from embedding_net.callbacks import monitored
+from embedding_net.callbacks import ProtocolEvaluation, monitored
 from embedding_net.callbacks.backup import EpochBackup
 from embedding_net.callbacks.budget import TimeBudget
 from embedding_net.callbacks.run_logs import LearningRateLog, RunCSVLogger
 from embedding_net.config.schema import TrainConfig
-from embedding_net.config.validation import MAIN_METRIC
-from embedding_net.training.protocol_evaluation import ProtocolEvaluation
+from embedding_net.evaluation.protocols import MAIN_METRIC
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ class RunCallbacks:
         config: the run's config (``callbacks``, ``validation``, ``training`` sections).
         run: the :class:`~embedding_net.training.RunDirectory` the files go to.
         network: the embedding network the validation encodes with.
-        validation: the held-out :class:`~embedding_net.config.validation.ValidationSet`,
+        validation: the held-out :class:`~embedding_net.evaluation.ValidationSet`,
             or None (no validation).
 
     Attributes:

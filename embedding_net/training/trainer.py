@@ -13,7 +13,7 @@ import keras
 from embedding_net.callbacks.backup import restore_backup
 from embedding_net.config.records import list_records, split_records, split_seed
 from embedding_net.config.schema import TrainConfig
-from embedding_net.config.validation import build_validation_set, evaluate_protocol
+from embedding_net.evaluation.protocols import build_validation_set, evaluate_protocol
 from embedding_net.training.builders import build_model, build_train_dataset, compile_model
 from embedding_net.training.fine_tune import FineTunePlan
 from embedding_net.training.run_callbacks import RunCallbacks
@@ -78,11 +78,12 @@ def train(
 
 def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResult:
     records, triplets = list_records(config.data)
-    split = split_records(records, triplets, config.data, split_seed(config))
+    seed = split_seed(config)
+    split = split_records(records, triplets, config.data, seed)
     if resume:
         run.check_resume(config)
     run.write_inputs(config, split.label_map)
-    validation = build_validation_set(config, split)
+    validation = build_validation_set(config, split, seed)
     dataset, steps = build_train_dataset(config, split)
     num_classes = len(split.label_map)
     model, network = build_model(config, num_classes)
