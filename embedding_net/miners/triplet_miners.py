@@ -14,7 +14,7 @@ from embedding_net.miners.base import (
     Miner,
     MiningResult,
     count_less_equal,
-    label_masks,
+    pair_masks,
 )
 
 _PACKAGE = "embedding_net"
@@ -46,9 +46,20 @@ class BatchHardMiner(Miner):
     without a positive / negative); ``negative_index`` is ``None``.
     """
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    one_triplet_per_anchor = True
+
+    def mine(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ) -> MiningResult:
         d = _ordered(matrix, is_inverted)
-        pos, neg = label_masks(labels)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
         return MiningResult(
             positive=ops.stop_gradient(_one_hot_select(d, pos, hardest_is_max=True)),
             negative=ops.stop_gradient(_one_hot_select(d, neg, hardest_is_max=False)),
@@ -62,9 +73,18 @@ class BatchAllMiner(Miner):
     Result: ``positive`` / ``negative`` are the float label masks ``(B, B)``.
     """
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    def mine(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ) -> MiningResult:
         matrix = ops.convert_to_tensor(matrix)
-        pos, neg = label_masks(labels)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
         return MiningResult(
             positive=ops.cast(pos, matrix.dtype), negative=ops.cast(neg, matrix.dtype)
         )
@@ -104,9 +124,18 @@ class SemiHardMiner(Miner):
         self.margin = None if margin is None else float(margin)
         self.fallback = fallback
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    def mine(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ) -> MiningResult:
         d = ops.stop_gradient(_ordered(matrix, is_inverted))
-        pos, neg = label_masks(labels)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
         n = ops.shape(d)[1]
         counts, order = count_less_equal(d, neg, d)
         num_neg = ops.sum(ops.cast(neg, "int32"), axis=1, keepdims=True)
@@ -155,9 +184,23 @@ class EasyPositiveMiner(Miner):
             )
         self.negatives = negatives
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    @property
+    def one_triplet_per_anchor(self) -> bool:
+        """One positive per anchor; one negative too with ``negatives="hardest"``."""
+        return self.negatives == "hardest"
+
+    def mine(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ) -> MiningResult:
         d = ops.stop_gradient(_ordered(matrix, is_inverted))
-        pos, neg = label_masks(labels)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
         positive = _one_hot_select(d, pos, hardest_is_max=False)
         if self.negatives == "all":
             negative = ops.cast(neg, d.dtype)
@@ -216,21 +259,12 @@ class DistanceWeightedMiner(Miner):
         self.num_negatives = int(num_negatives)
         self.seed = seed
         self._seed_generator = None
-        self._dim = None
 
-    def __call__(self, labels, embeddings, distance=None, seed=None) -> MiningResult:
-        embeddings = ops.convert_to_tensor(embeddings)
-        self._dim = int(embeddings.shape[-1])
-        from embedding_net.distances import get_distance
-
-        dist = get_distance(self.distance if distance is None else distance)
-        return self.mine(dist(embeddings), labels, is_inverted=dist.is_inverted, seed=seed)
-
-    def sampling_log_weights(self, matrix, labels, dim: int):
-        """Unnormalised log-probabilities ``(B, B)`` of sampling each negative (``-inf`` where
-        excluded)."""
+    def sampling_log_weights(self, matrix, labels, dim: int, ref_labels=None, ref_valid=None):
+        """Unnormalised log-probabilities ``(B, B)`` (or ``(B, R)``) of sampling each negative
+        (``-inf`` where excluded)."""
         d = ops.stop_gradient(ops.convert_to_tensor(matrix))
-        _, neg = label_masks(labels)
+        _, neg = pair_masks(labels, ref_labels, ref_valid)
         n = float(dim)
         dc = ops.maximum(d, self.cutoff)
         log_w = (2.0 - n) * ops.log(dc) - ((n - 3.0) / 2.0) * ops.log(
@@ -248,21 +282,36 @@ class DistanceWeightedMiner(Miner):
         )
         return log_w - row_max
 
-    def mine(self, matrix, labels, is_inverted: bool = False, seed=None, dim=None) -> MiningResult:
+    def mine(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+        seed=None,
+        dim: int | None = None,
+    ) -> MiningResult:
+        """See :meth:`Miner.mine`; the embedding dimension comes from ``embeddings`` (or
+        ``dim``), and ``seed`` (a ``SeedGenerator`` or a seed tensor) overrides the miner's own
+        generator for stateless use inside ``jax.jit``."""
         if is_inverted:
             raise ValueError(
                 "DistanceWeightedMiner: needs a distance (L2 on normalised embeddings), "
                 "got a similarity"
             )
         matrix = ops.convert_to_tensor(matrix)
-        dim = dim if dim is not None else self._dim
+        if dim is None and embeddings is not None:
+            dim = int(ops.shape(embeddings)[-1])
         if dim is None:
             raise ValueError(
-                "DistanceWeightedMiner.mine: pass `dim` (the embedding dimension) or call the "
-                "miner on embeddings"
+                "DistanceWeightedMiner.mine: pass `embeddings` (or `dim`, the embedding "
+                "dimension), or call the miner on embeddings"
             )
-        pos, neg = label_masks(labels)
-        log_w = self.sampling_log_weights(matrix, labels, dim)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
+        log_w = self.sampling_log_weights(matrix, labels, dim, ref_labels, ref_valid)
         has_neg = ops.any(neg, axis=1, keepdims=True)
         # rows without any negative: sample anything, then zero them out
         logits = ops.where(has_neg, log_w, ops.zeros_like(log_w))
