@@ -29,18 +29,6 @@ def _term(x, margin, soft):
     return ops.softplus(x) if soft else ops.maximum(x + margin, 0.0)
 
 
-def _one_triplet_per_anchor(d, mining, margin, soft):
-    """Per-anchor term of a miner that keeps at most one positive and one negative per anchor
-    (one-hot rows, e.g. batch-hard): ``f(d_ap - d_an)``, 0 where a row is empty. ``O(B^2)``."""
-    d_ap = ops.sum(mining.positive * d, axis=1)
-    d_an = ops.sum(mining.negative * d, axis=1)
-    has_pos = ops.greater(ops.sum(mining.positive, axis=1), 0.0)
-    has_neg = ops.greater(ops.sum(mining.negative, axis=1), 0.0)
-    valid = ops.logical_and(has_pos, has_neg)
-    gap = ops.where(valid, d_ap - d_an, ops.zeros_like(d_ap))
-    return ops.where(valid, _term(gap, margin, soft), ops.zeros_like(d_ap))
-
-
 def _hinge_product_sum(d, pos_w, neg_w, margin):
     """``sum_{p,n} pos_w[a,p] neg_w[a,n] max(d_ap - d_an + margin, 0)`` per anchor, and the
     number of (weighted) triplets with a positive term, without a ``(B, B, B)`` tensor.
@@ -132,12 +120,14 @@ def batch_triplet_loss(
     embeddings, _ = embeddings_float32(y_pred)
     batch = pair_batch(y_true, embeddings, distance, None, ref_labels, ref_embeddings, ref_valid)
     miner_obj = get_miner("batch-hard" if miner is None else miner)
-    mining = mine_batch(miner_obj, batch)
-    d = batch.distances
     if miner_obj.one_triplet_per_anchor:
-        # one triplet per anchor: `nonzero` does not change the per-anchor value
-        return _one_triplet_per_anchor(d, mining, margin, soft)
-    return _triplets_from_mining(d, mining, margin, soft, nonzero)
+        # one triplet per anchor (batch-hard): `nonzero` does not change the per-anchor value;
+        # an anchor without a positive / negative gets -inf, whose hinge / softplus is 0
+        d_ap, d_an = mine_batch(miner_obj, batch, method="triplet_distances")
+        return _term(d_ap - d_an, margin, soft)
+    return _triplets_from_mining(
+        batch.distances, mine_batch(miner_obj, batch), margin, soft, nonzero
+    )
 
 
 def batch_hard_triplet_loss(

@@ -155,9 +155,10 @@ def mine_pairs(miner, batch: PairBatch) -> PairBatch:
     return batch._replace(positive=positive, negative=negative)
 
 
-def mine_batch(miner, batch: PairBatch):
-    """``miner.mine`` on the matrix, labels and reference of ``batch``: a ``MiningResult``."""
-    return miner.mine(
+def mine_batch(miner, batch: PairBatch, method: str = "mine"):
+    """``miner.mine`` (or another method of the miner contract, e.g. ``"triplet_distances"``)
+    on the matrix, labels and reference of ``batch``."""
+    return getattr(miner, method)(
         batch.matrix,
         batch.labels,
         embeddings=batch.embeddings,

@@ -205,6 +205,51 @@ class Miner(abc.ABC):
             A :class:`MiningResult` of masks ``(B, B)`` (or ``(B, R)``).
         """
 
+    def triplet_distances(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ):
+        """Per anchor, the distances of its one mined triplet, for miners with
+        :attr:`one_triplet_per_anchor` (arguments as :meth:`mine`).
+
+        Differentiable in ``matrix`` (the mining itself is not).
+
+        Returns:
+            ``(d_ap, d_an)``: float ``(B,)`` in "smaller is closer" order (similarities
+            negated); ``-inf`` / ``+inf`` where an anchor has no mined positive / negative, so
+            that a hinge or softplus of ``d_ap - d_an`` is exactly 0 there.
+
+        Raises:
+            ValueError: the miner keeps more than one triplet per anchor.
+        """
+        if not self.one_triplet_per_anchor:
+            raise ValueError(
+                f"{type(self).__name__} keeps several triplets per anchor: use mine() "
+                "(triplet_distances needs one_triplet_per_anchor)"
+            )
+        mined = self.mine(
+            matrix,
+            labels,
+            embeddings=embeddings,
+            ref_labels=ref_labels,
+            ref_valid=ref_valid,
+            is_inverted=is_inverted,
+        )
+        d = ops.convert_to_tensor(matrix)
+        d = -d if is_inverted else d
+        inf = ops.cast(float("inf"), d.dtype)
+        d_ap = ops.sum(mined.positive * d, axis=1)
+        d_an = ops.sum(mined.negative * d, axis=1)
+        has_pos = ops.greater(ops.sum(mined.positive, axis=1), 0.0)
+        has_neg = ops.greater(ops.sum(mined.negative, axis=1), 0.0)
+        return ops.where(has_pos, d_ap, -inf), ops.where(has_neg, d_an, inf)
+
     def get_config(self) -> dict:
         return {"distance": serialize_distance(self.distance)}
 

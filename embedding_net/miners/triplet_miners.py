@@ -48,6 +48,23 @@ class BatchHardMiner(Miner):
 
     one_triplet_per_anchor = True
 
+    def triplet_distances(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ):
+        """``(max_p d_ap, min_n d_an)`` per anchor (``-inf`` / ``+inf`` when empty): the masked
+        max / min themselves, ``O(B^2)`` without the one-hot rows of :meth:`mine`."""
+        d = _ordered(matrix, is_inverted)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
+        inf = ops.cast(float("inf"), d.dtype)
+        return ops.max(ops.where(pos, d, -inf), axis=1), ops.min(ops.where(neg, d, inf), axis=1)
+
     def mine(
         self,
         matrix,

@@ -297,3 +297,25 @@ def test_pair_masks_with_a_reference():
     np.testing.assert_array_equal(_np(pos), [[1, 0, 0], [0, 1, 0]])
     np.testing.assert_array_equal(_np(neg), [[0, 1, 0], [1, 0, 0]])
     np.testing.assert_array_equal(_np(M.pair_masks([3, 3])[0]), [[0, 1], [1, 0]])
+
+
+def test_triplet_distances_of_single_triplet_miners(batch):
+    y, x = batch
+    d = _np(D.pairwise_distance(x))
+    pos, neg = _masks(y)
+    hp, hn = M.BatchHardMiner().triplet_distances(D.pairwise_distance(x), y)
+    # the base implementation (from the one-hot rows of mine()) gives the same numbers
+    base_hp, base_hn = M.Miner.triplet_distances(M.BatchHardMiner(), D.pairwise_distance(x), y)
+    np.testing.assert_allclose(_np(hp), _np(base_hp), rtol=1e-6)
+    np.testing.assert_allclose(_np(hn), _np(base_hn), rtol=1e-6)
+    ep, en = M.EasyPositiveMiner(negatives="hardest").triplet_distances(D.pairwise_distance(x), y)
+    for a in range(len(y)):
+        if pos[a].any():
+            np.testing.assert_allclose(_np(hp)[a], d[a][pos[a]].max(), rtol=1e-5)
+            np.testing.assert_allclose(_np(ep)[a], d[a][pos[a]].min(), rtol=1e-5)
+        else:  # the singleton: no positive
+            assert _np(hp)[a] == -np.inf and _np(ep)[a] == -np.inf
+        np.testing.assert_allclose(_np(hn)[a], d[a][neg[a]].min(), rtol=1e-5)
+        np.testing.assert_allclose(_np(en)[a], d[a][neg[a]].min(), rtol=1e-5)
+    with pytest.raises(ValueError, match="one_triplet_per_anchor"):
+        M.BatchAllMiner().triplet_distances(D.pairwise_distance(x), y)
