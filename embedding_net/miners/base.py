@@ -136,8 +136,9 @@ class Miner(abc.ABC):
     (a cross-batch memory) whose ids are ``ref_labels (R,)`` and whose empty slots are
     ``ref_valid (R,) == False``. ``embeddings (B, D)`` is given by the caller for miners that
     need more than the matrix (distance-weighted sampling reads the dimension); the others
-    ignore it. Losses never look at a miner's type; they read the :class:`MiningResult`
-    and :attr:`one_triplet_per_anchor`.
+    ignore it. Losses never look at a miner's type; they read the :class:`MiningResult`,
+    :attr:`one_triplet_per_anchor` and :meth:`triplet_distances`. A new miner implements
+    :meth:`select` (the masks are built once, by :meth:`mine`).
 
     Args:
         distance: distance used when the miner is called on embeddings (a name, a
@@ -180,7 +181,6 @@ class Miner(abc.ABC):
             **mine_kwargs,
         )
 
-    @abc.abstractmethod
     def mine(
         self,
         matrix,
@@ -190,8 +190,12 @@ class Miner(abc.ABC):
         ref_labels=None,
         ref_valid=None,
         is_inverted: bool = False,
+        **options,
     ) -> MiningResult:
         """Mine from a precomputed distance (or similarity) ``matrix``.
+
+        Builds the positive / negative masks (:func:`~embedding_net.miners.masks.pair_masks`)
+        once and hands them to :meth:`select`, the one method a miner implements.
 
         Args:
             matrix: float ``(B, B)``, or ``(B, R)`` against reference rows.
@@ -200,9 +204,31 @@ class Miner(abc.ABC):
             ref_labels: int ``(R,)`` ids of the reference rows (``None``: the batch itself).
             ref_valid: optional bool ``(R,)``; invalid rows are never mined.
             is_inverted: ``True`` when ``matrix`` holds similarities (larger = closer).
+            **options: keywords of a particular miner's :meth:`select` (``seed=`` of
+                :class:`DistanceWeightedMiner`).
 
         Returns:
             A :class:`MiningResult` of masks ``(B, B)`` (or ``(B, R)``).
+        """
+        matrix = ops.convert_to_tensor(matrix)
+        positive, negative = pair_masks(labels, ref_labels, ref_valid)
+        return self.select(
+            matrix, positive, negative, is_inverted=is_inverted, embeddings=embeddings, **options
+        )
+
+    @abc.abstractmethod
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
+        """Choose pairs / triplets among the candidate pairs.
+
+        Args:
+            matrix: float ``(B, N)`` distances (or similarities, ``is_inverted``).
+            positive, negative: bool ``(B, N)`` same-label / other-label candidate pairs
+                (self pairs and empty reference slots already removed).
+            is_inverted: whether ``matrix`` holds similarities.
+            embeddings: optional float ``(B, D)``.
+
+        Returns:
+            A :class:`MiningResult`.
         """
 
     def triplet_distances(

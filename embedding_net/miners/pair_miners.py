@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.miners.base import Miner, MiningResult, pair_masks
+from embedding_net.miners.base import Miner, MiningResult
 
 _PACKAGE = "embedding_net"
 
@@ -54,20 +54,10 @@ class MultiSimilarityMiner(Miner):
             raise ValueError(f"MultiSimilarityMiner: `epsilon` must be >= 0, got {epsilon!r}")
         self.epsilon = float(epsilon)
 
-    def mine(
-        self,
-        matrix,
-        labels,
-        *,
-        embeddings=None,
-        ref_labels=None,
-        ref_valid=None,
-        is_inverted: bool = False,
-    ) -> MiningResult:
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
         matrix = ops.stop_gradient(ops.convert_to_tensor(matrix))
         s = matrix if is_inverted else -matrix
-        pos, neg = pair_masks(labels, ref_labels, ref_valid)
-        keep_pos, keep_neg = multi_similarity_pairs(s, pos, neg, self.epsilon)
+        keep_pos, keep_neg = multi_similarity_pairs(s, positive, negative, self.epsilon)
         return MiningResult(
             positive=ops.cast(keep_pos, s.dtype), negative=ops.cast(keep_neg, s.dtype)
         )
