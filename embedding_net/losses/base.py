@@ -12,11 +12,13 @@ set (a cross-batch memory) for every in-batch loss.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import ops
 
 from embedding_net.distances import deserialize_distance, serialize_distance
-from embedding_net.losses.pairs import check_distance, float_dtype
+from embedding_net.losses.pairs import check_distance, embeddings_float32, float_dtype
 from embedding_net.registry import Registry
 
 _PACKAGE = "embedding_net"
@@ -184,3 +186,14 @@ class MetricLoss(keras.losses.Loss):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._fn_kwargs.items())
         return f"{type(self).__name__}({args})"
+
+
+def prepare_embeddings(y_pred):
+    """Deprecated: use :func:`embedding_net.losses.pairs.embeddings_float32` (same result)."""
+    warnings.warn(
+        "embedding_net.losses.base.prepare_embeddings is deprecated; use "
+        "embedding_net.losses.pairs.embeddings_float32",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return embeddings_float32(y_pred)

@@ -212,3 +212,11 @@ def test_tfa_shims_return_the_dtype_of_y_pred(dtype):
     assert keras.backend.standardize_dtype(explicit.dtype) == "float32"
     other = L.BatchHardTripletLoss()(y, half)
     assert keras.backend.standardize_dtype(other.dtype) == "float32"
+
+
+def test_prepare_embeddings_is_a_deprecated_alias():
+    from embedding_net.losses.base import prepare_embeddings
+
+    with pytest.warns(DeprecationWarning, match="embeddings_float32"):
+        x, dtype = prepare_embeddings(np.ones((2, 3), "float16"))
+    assert keras.backend.standardize_dtype(x.dtype) == "float32" and dtype == "float16"
