@@ -39,21 +39,36 @@ def _squared_l2_cross(x, y):
     return ops.maximum(d2, 0.0)
 
 
-def _safe_sqrt(d2, squared: bool, keep=None):
-    """tensorflow-addons' square root: exactly 0 (with zero gradient) where ``d2 <= 0``.
+def safe_sqrt(x, keep=None):
+    """``sqrt(x)`` with value 0 and gradient 0 where ``x <= 0`` (tensorflow-addons' trick).
 
-    ``sqrt(d2 + 1e-16 [d2 <= 0]) * [d2 > 0]`` equals ``sqrt(d2)`` where ``d2 > 0`` and 0
-    elsewhere; it is computed with the double-``where`` form (same values, same zero gradient,
-    fewer passes). ``keep`` optionally zeroes more entries (the diagonal).
+    ``sqrt(x + 1e-16 [x <= 0]) * [x > 0]`` equals ``sqrt(x)`` where ``x > 0`` and 0 elsewhere;
+    it is computed with the double-``where`` form (same values, same zero gradient, fewer
+    passes).
+
+    Args:
+        x: float tensor of any shape.
+        keep: optional bool tensor broadcastable to ``x``; entries where it is ``False`` are
+            0 too (e.g. the diagonal of a distance matrix).
+
+    Returns:
+        Tensor of the shape and dtype of ``x``.
     """
+    positive = ops.greater(x, 0.0)
+    if keep is not None:
+        positive = ops.logical_and(positive, keep)
+    safe = ops.where(positive, x, ops.ones_like(x))
+    return ops.where(positive, ops.sqrt(safe), ops.zeros_like(x))
+
+
+def _safe_sqrt(d2, squared: bool, keep=None):
+    """:func:`safe_sqrt` of squared distances, or ``d2`` itself (zeroed where not kept)."""
+    if not squared:
+        return safe_sqrt(d2, keep=keep)
     positive = ops.greater(d2, 0.0)
     if keep is not None:
         positive = ops.logical_and(positive, keep)
-    zero = ops.zeros_like(d2)
-    if squared:
-        return ops.where(positive, d2, zero)
-    safe = ops.where(positive, d2, ops.ones_like(d2))
-    return ops.where(positive, ops.sqrt(safe), zero)
+    return ops.where(positive, d2, ops.zeros_like(d2))
 
 
 def pairwise_distance(embeddings, squared: bool = False):

@@ -1,9 +1,16 @@
 """Metric-learning losses (``keras.ops`` only; every Keras backend).
 
+Every loss is a pure function plus a thin :class:`MetricLoss` class (Keras'
+``LossFunctionWrapper`` shape: own arguments, then ``reduction, name, dtype``). Every in-batch
+loss takes ``distance=``, ``miner=`` and a reference set (``ref_labels``, ``ref_embeddings``,
+``ref_valid``, keywords), also through :meth:`MetricLoss.compute`.
+
 - tensorflow-addons 0.23 drop-ins: :class:`TripletSemiHardLoss`, :class:`TripletHardLoss`,
-  :class:`ContrastiveLoss` and their functions.
-- Hermans et al. batch-hard / batch-all triplet losses with ``distance=`` and ``miner=``.
-- :func:`get` resolves a loss name (:func:`available_losses`).
+  :class:`ContrastiveLoss` and their functions (results in the dtype of ``y_pred``).
+- Hermans et al. batch-hard / batch-all triplet losses, the in-batch contrastive loss, and the
+  pair-based family (multi-similarity, circle, lifted structure, N-pairs, NT-Xent / InfoNCE,
+  supervised contrastive).
+- :func:`get` resolves a loss name (:func:`available_losses`); :func:`register_loss` adds one.
 """
 
 from embedding_net.losses.base import MetricLoss, available_losses, get, register_loss
@@ -16,7 +23,12 @@ from embedding_net.losses.batch_triplet import (
 )
 from embedding_net.losses.center import CenterLoss, center_loss
 from embedding_net.losses.circle import CircleLoss, circle_loss
-from embedding_net.losses.contrastive import ContrastiveLoss, contrastive_loss
+from embedding_net.losses.contrastive import (
+    BatchContrastiveLoss,
+    ContrastiveLoss,
+    batch_contrastive_loss,
+    contrastive_loss,
+)
 from embedding_net.losses.identity import (
     IdentityCrossEntropy,
     IdentitySoftmaxLoss,
@@ -69,8 +81,10 @@ from embedding_net.losses.xbm import CrossBatchMemory, XBMLoss
 
 __all__ = [
     "BatchAllTripletLoss",
+    "BatchContrastiveLoss",
     "BatchHardTripletLoss",
     "batch_all_triplet_loss",
+    "batch_contrastive_loss",
     "batch_hard_triplet_loss",
     "batch_triplet_loss",
     "ContrastiveLoss",

@@ -17,29 +17,16 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.distances import get_distance
-from embedding_net.losses.base import MetricLoss, prepare_embeddings, register_loss
-from embedding_net.miners import BatchHardMiner, DistanceWeightedMiner, get_miner
-from embedding_net.miners.base import count_less_equal, label_masks, row_cumsum
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import check_distance, embeddings_float32, mine_batch, pair_batch
+from embedding_net.miners import get_miner
+from embedding_net.miners.base import count_less_equal, row_cumsum
 
 _PACKAGE = "embedding_net"
 
 
 def _term(x, margin, soft):
     return ops.softplus(x) if soft else ops.maximum(x + margin, 0.0)
-
-
-def _batch_hard_direct(d, labels, margin, soft):
-    """Fast path: hardest positive / negative per anchor with masked max / min.
-
-    An anchor without a positive (``hp = -inf``) or a negative (``hn = +inf``) gets
-    ``hp - hn = -inf``, whose hinge and softplus are exactly 0 with a zero gradient.
-    """
-    positive, negative = label_masks(labels)
-    inf = ops.cast(float("inf"), d.dtype)
-    hp = ops.max(ops.where(positive, d, -inf), axis=1)
-    hn = ops.min(ops.where(negative, d, inf), axis=1)
-    return _term(hp - hn, margin, soft)
 
 
 def _hinge_product_sum(d, pos_w, neg_w, margin):
@@ -100,6 +87,10 @@ def batch_triplet_loss(
     distance="L2",
     miner=None,
     nonzero: bool = False,
+    *,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
 ):
     """Triplet loss over the triplets chosen by a miner, per anchor ``(B,)``.
 
@@ -113,33 +104,43 @@ def batch_triplet_loss(
         margin: hinge margin (ignored when ``soft``).
         soft: soft-margin ``softplus(d_ap - d_an)``.
         distance: name, :class:`~embedding_net.distances.Distance` or callable.
-        miner: ``None`` / ``"batch-hard"`` (fast path), any name of
+        miner: ``None`` / ``"batch-hard"``, any name of
             :func:`~embedding_net.miners.get_miner`, or a Miner. A name builds a new miner per
-            call: pass an object for stateful miners (seeded distance-weighted sampling). The soft margin with a
-            product-set miner (batch-all) builds ``(B, B, B)`` terms: keep ``B`` small.
+            call: pass an object for stateful miners (seeded distance-weighted sampling). A
+            miner with ``one_triplet_per_anchor`` (batch-hard) costs ``O(B^2)``; the soft
+            margin with a product-set miner (batch-all) builds ``(B, B, B)`` terms: keep ``B``
+            small.
         nonzero: average over non-zero triplets only (hinge).
+        ref_labels, ref_embeddings, ref_valid: optional reference set ``(R,)``, ``(R, D)``,
+            bool ``(R,)`` (cross-batch memory): positives and negatives are the reference rows.
 
     Returns:
         Float32 ``(B,)``.
     """
-    embeddings, _ = prepare_embeddings(y_pred)
-    dist = get_distance(distance)
-    matrix = dist(embeddings)
+    embeddings, _ = embeddings_float32(y_pred)
+    batch = pair_batch(y_true, embeddings, distance, None, ref_labels, ref_embeddings, ref_valid)
     miner_obj = get_miner("batch-hard" if miner is None else miner)
-    if type(miner_obj) is BatchHardMiner:
-        # one triplet per anchor: `nonzero` does not change the per-anchor value
-        return _batch_hard_direct(dist.to_distance(matrix), y_true, margin, soft)
-    if isinstance(miner_obj, DistanceWeightedMiner):
-        mining = miner_obj.mine(
-            matrix, y_true, is_inverted=dist.is_inverted, dim=int(embeddings.shape[1])
-        )
-    else:
-        mining = miner_obj.mine(matrix, y_true, is_inverted=dist.is_inverted)
-    d = dist.to_distance(matrix)
-    return _triplets_from_mining(d, mining, margin, soft, nonzero)
+    if miner_obj.one_triplet_per_anchor:
+        # one triplet per anchor (batch-hard): `nonzero` does not change the per-anchor value;
+        # an anchor without a positive / negative gets -inf, whose hinge / softplus is 0
+        d_ap, d_an = mine_batch(miner_obj, batch, method="triplet_distances")
+        return _term(d_ap - d_an, margin, soft)
+    return _triplets_from_mining(
+        batch.distances, mine_batch(miner_obj, batch), margin, soft, nonzero
+    )
 
 
-def batch_hard_triplet_loss(y_true, y_pred, margin: float = 1.0, soft: bool = False, distance="L2"):
+def batch_hard_triplet_loss(
+    y_true,
+    y_pred,
+    margin: float = 1.0,
+    soft: bool = False,
+    distance="L2",
+    *,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
+):
     """Batch-hard triplet loss, per anchor ``(B,)``.
 
     ``l_a = f(max_p d_ap - min_n d_an)`` with ``f`` the hinge ``max(x + margin, 0)`` or the
@@ -152,11 +153,14 @@ def batch_hard_triplet_loss(y_true, y_pred, margin: float = 1.0, soft: bool = Fa
         margin: hinge margin.
         soft: soft margin.
         distance: name, Distance or callable.
+        ref_labels, ref_embeddings, ref_valid: optional reference set (see
+            :func:`batch_triplet_loss`).
 
     Returns:
         Float32 ``(B,)``.
     """
-    return batch_triplet_loss(y_true, y_pred, margin, soft, distance, "batch-hard")
+    ref = {"ref_labels": ref_labels, "ref_embeddings": ref_embeddings, "ref_valid": ref_valid}
+    return batch_triplet_loss(y_true, y_pred, margin, soft, distance, "batch-hard", **ref)
 
 
 def batch_all_triplet_loss(
@@ -166,20 +170,27 @@ def batch_all_triplet_loss(
     soft: bool = False,
     distance="L2",
     nonzero: bool = False,
+    *,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
 ):
     """Batch-all triplet loss, per anchor ``(B,)``.
 
     ``l_a = mean_{p, n} f(d_ap - d_an)`` over all positives and negatives of ``a`` (``nonzero``:
     over those with a positive hinge term). The hinge is computed in ``O(B^2 log B)`` by
-    sorting; the soft margin builds ``(B, B, B)`` terms.
+    sorting; the soft margin builds ``(B, B, B)`` terms. Reference set: see
+    :func:`batch_triplet_loss`.
 
     Returns:
         Float32 ``(B,)``.
     """
-    return batch_triplet_loss(y_true, y_pred, margin, soft, distance, "batch-all", nonzero)
+    ref = {"ref_labels": ref_labels, "ref_embeddings": ref_embeddings, "ref_valid": ref_valid}
+    return batch_triplet_loss(y_true, y_pred, margin, soft, distance, "batch-all", nonzero, **ref)
 
 
 class _BatchTripletLoss(MetricLoss):
+    fn = staticmethod(batch_triplet_loss)
     _default_miner = None
 
     def __init__(
@@ -189,24 +200,21 @@ class _BatchTripletLoss(MetricLoss):
         distance="L2",
         miner=None,
         nonzero: bool = False,
-        name: str | None = None,
         reduction: str = "sum_over_batch_size",
+        name: str | None = None,
         dtype=None,
     ):
         if not margin >= 0:
             raise ValueError(f"{type(self).__name__}: `margin` must be >= 0, got {margin!r}")
-        get_distance(distance)  # validate early: the error lists the valid names
-        # a miner object (not a name) so that stateful miners (seeded sampling) keep their state
-        miner = get_miner(self._default_miner if miner is None else miner)
+        check_distance(distance)  # validate before the miner: the error lists the names
         super().__init__(
-            batch_triplet_loss,
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             margin=float(margin),
             soft=bool(soft),
             distance=distance,
-            miner=miner,
+            miner=self._default_miner if miner is None else miner,
             nonzero=bool(nonzero),
         )
 
@@ -224,7 +232,7 @@ class BatchHardTripletLoss(_BatchTripletLoss):
         distance: name, Distance or callable.
         miner: defaults to ``"batch-hard"``; any miner name / object.
         nonzero: average each anchor's terms over its non-zero triplets.
-        name, reduction, dtype: as ``keras.losses.Loss``.
+        reduction, name, dtype: as ``keras.losses.Loss``.
     """
 
     _default_miner = "batch-hard"
@@ -236,11 +244,11 @@ class BatchHardTripletLoss(_BatchTripletLoss):
         distance="L2",
         miner=None,
         nonzero=False,
-        name="batch_hard_triplet_loss",
         reduction="sum_over_batch_size",
+        name="batch_hard_triplet_loss",
         dtype=None,
     ):
-        super().__init__(margin, soft, distance, miner, nonzero, name, reduction, dtype)
+        super().__init__(margin, soft, distance, miner, nonzero, reduction, name, dtype)
 
 
 @register_loss("batch-all-triplet")
@@ -256,7 +264,7 @@ class BatchAllTripletLoss(_BatchTripletLoss):
         distance: name, Distance or callable.
         miner: defaults to ``"batch-all"``; any miner name / object.
         nonzero: average over non-zero triplets only ("BA!=0").
-        name, reduction, dtype: as ``keras.losses.Loss``.
+        reduction, name, dtype: as ``keras.losses.Loss``.
     """
 
     _default_miner = "batch-all"
@@ -268,8 +276,8 @@ class BatchAllTripletLoss(_BatchTripletLoss):
         distance="L2",
         miner=None,
         nonzero=False,
-        name="batch_all_triplet_loss",
         reduction="sum_over_batch_size",
+        name="batch_all_triplet_loss",
         dtype=None,
     ):
-        super().__init__(margin, soft, distance, miner, nonzero, name, reduction, dtype)
+        super().__init__(margin, soft, distance, miner, nonzero, reduction, name, dtype)

@@ -5,20 +5,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import (
-    FunctionLoss,
-    masked_logsumexp,
-    mine_pairs,
-    pair_masks,
-    pairwise_matrix,
-    prepare_pair_inputs,
-)
-from embedding_net.losses.base import register_loss
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import masked_logsumexp, pair_batch
 
-try:  # Keras' own circle loss marks zero-loss anchors this way; we do the same.
-    from keras.src.backend import set_keras_mask as _set_keras_mask
-except ImportError:  # pragma: no cover - older/newer Keras without the helper
-    _set_keras_mask = None
+#: Reductions that average over the batch: :class:`CircleLoss` averages over anchors with a
+#: non-zero loss instead, as ``keras.losses.Circle``.
+_MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
 
 
 def circle_loss(
@@ -28,6 +20,7 @@ def circle_loss(
     margin: float = 0.4,
     distance="cosine",
     miner=None,
+    *,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -43,9 +36,9 @@ def circle_loss(
                       + logsumexp_{n in N_i}( gamma a_n (s_n - D_n)) )
 
     Anchors without a positive or without a negative get 0 (and a zero, finite gradient).
-    Like ``keras.losses.circle``, the result carries a Keras mask ``loss > 0``, so the
-    default ``"sum_over_batch_size"`` reduction averages over anchors with a non-zero loss.
-    On L2-normalised embeddings the values equal ``keras.losses.circle``'s.
+    On L2-normalised embeddings the values equal ``keras.losses.circle``'s. This function
+    returns the plain per-anchor values; :class:`CircleLoss` averages them over the anchors
+    with a non-zero loss, as ``keras.losses.Circle``.
 
     Args:
         labels: int tensor ``(batch,)`` (float ids from Keras are cast back; exact < 2**24).
@@ -55,19 +48,15 @@ def circle_loss(
             normalised inputs), ``"angular"``, a ``Distance`` or a callable.
         ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory).
         miner: optional ``embedding_net.miners`` miner (object or name, e.g.
-            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
+            ``"multi-similarity"``); only the pairs it keeps count.
 
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, ref_labels, y = prepare_pair_inputs(labels, embeddings, ref_labels, ref_embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
-    cosine_distance = ops.maximum(1.0 - matrix if is_similarity else matrix, 0.0)
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
+    matrix, positive, negative = batch.matrix, batch.positive, batch.negative
+    cosine_distance = ops.maximum(1.0 - matrix if batch.is_similarity else matrix, 0.0)
     sim = 1.0 - cosine_distance
-    positive, negative = pair_masks(labels, ref_labels, ref_valid)
-    positive, negative = mine_pairs(
-        miner, matrix, is_similarity, labels, positive, negative, ref_labels is not None
-    )
     pos_weight = ops.maximum(1.0 + margin - sim, 0.0)
     neg_weight = ops.maximum(sim + margin, 0.0)
     pos_logits = -gamma * pos_weight * (sim - (1.0 - margin))
@@ -75,18 +64,31 @@ def circle_loss(
     pos_lse, has_pos = masked_logsumexp(pos_logits, positive, axis=1)
     neg_lse, has_neg = masked_logsumexp(neg_logits, negative, axis=1)
     valid = ops.logical_and(has_pos, has_neg)
-    loss = ops.where(valid, ops.softplus(pos_lse + neg_lse), 0.0)
-    if _set_keras_mask is not None:
-        _set_keras_mask(loss, loss > 0)
-    return loss
+    return ops.where(valid, ops.softplus(pos_lse + neg_lse), 0.0)
 
 
+def _scale_to_nonzero_mean(per_anchor):
+    """``per_anchor * B / #{loss > 0}`` (0 when no anchor has a loss): the factor that turns
+    Keras' batch mean into the mean over anchors with a non-zero loss (``keras.losses.Circle``'s
+    ``loss > 0`` mask, computed explicitly)."""
+    total = ops.cast(ops.shape(per_anchor)[0], per_anchor.dtype)
+    valid = ops.sum(ops.cast(ops.greater(per_anchor, 0.0), per_anchor.dtype))
+    return per_anchor * ops.where(valid > 0, total / ops.maximum(valid, 1.0), 0.0)
+
+
+@register_loss("circle")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class CircleLoss(FunctionLoss):
+class CircleLoss(MetricLoss):
     """Circle loss (Sun et al., 2020); see :func:`circle_loss`.
 
+    With the ``"sum_over_batch_size"`` (default) or ``"mean"`` reduction the value is the mean
+    over the anchors with a non-zero loss, ``sum_i w_i L_i / #{L_i > 0}``, exactly
+    ``keras.losses.Circle`` (which marks them with a Keras mask): :meth:`call` scales each
+    anchor by ``B / #{L_i > 0}``. Other reductions, and :meth:`compute`, see the plain
+    per-anchor values.
+
     Args:
-        gamma, margin, distance: as in :func:`circle_loss` (Keras' defaults 80 and 0.4).
+        gamma, margin, distance, miner: as in :func:`circle_loss` (Keras' defaults 80 and 0.4).
         reduction, name, dtype: as in ``keras.losses.Loss``.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
@@ -105,14 +107,11 @@ class CircleLoss(FunctionLoss):
         dtype=None,
     ):
         super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
-            gamma=gamma,
-            margin=margin,
-            distance=distance,
-            miner=miner,
+            reduction, name, dtype, gamma=gamma, margin=margin, distance=distance, miner=miner
         )
 
-
-register_loss("circle", CircleLoss)
+    def call(self, y_true, y_pred):
+        per_anchor = self.compute(y_true, y_pred)
+        if self.reduction in _MEAN_REDUCTIONS:
+            return _scale_to_nonzero_mean(per_anchor)
+        return per_anchor

@@ -5,24 +5,17 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import (
-    FunctionLoss,
-    masked_logsumexp,
-    mine_pairs,
-    pair_masks,
-    pairwise_matrix,
-    prepare_pair_inputs,
-)
-from embedding_net.losses.base import register_loss
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import masked_logsumexp, pair_batch
 
 _EMPTY = -1e30  # stands for log(0) in a log-add-exp: finite, so gradients stay finite
 
 
-def _pos_neg_margins(matrix, is_similarity, pos_margin, neg_margin):
+def _pos_neg_margins(batch, pos_margin, neg_margin):
     """pytorch-metric-learning's ``distance.margin``: (pos excess, neg excess)."""
-    if is_similarity:
-        return pos_margin - matrix, matrix - neg_margin
-    return matrix - pos_margin, neg_margin - matrix
+    if batch.is_similarity:
+        return pos_margin - batch.matrix, batch.matrix - neg_margin
+    return batch.matrix - pos_margin, neg_margin - batch.matrix
 
 
 def lifted_structure_loss(
@@ -32,6 +25,10 @@ def lifted_structure_loss(
     neg_margin: float = 1.0,
     distance="L2",
     miner=None,
+    *,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
 ):
     """Lifted structure loss of the paper, spread over the anchors.
 
@@ -48,6 +45,10 @@ def lifted_structure_loss(
     batch has no positive pair. For a similarity, ``neg_margin - D`` becomes
     ``S - neg_margin`` and ``D - pos_margin`` becomes ``pos_margin - S``.
 
+    With a reference set (cross-batch memory) ``j`` runs over the reference rows and
+    ``N_j`` over the anchors whose label differs from ``j``'s (the column of the same
+    ``(batch, ref)`` matrix).
+
     Args:
         labels: int tensor ``(batch,)``.
         embeddings: float tensor ``(batch, dim)``; computed in float32.
@@ -55,24 +56,28 @@ def lifted_structure_loss(
         distance: ``"L2"`` (default), ``"squared-L2"``, ``"cosine"``, a ``Distance`` or a
             callable.
         miner: optional ``embedding_net.miners`` miner (object or name, e.g.
-            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
+            ``"multi-similarity"``); only the pairs it keeps count.
+        ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory).
 
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, _, _ = prepare_pair_inputs(labels, embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x)
-    positive, negative = pair_masks(labels)
-    positive, negative = mine_pairs(miner, matrix, is_similarity, labels, positive, negative, False)
-    pos_excess, neg_excess = _pos_neg_margins(matrix, is_similarity, pos_margin, neg_margin)
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
+    positive, negative = batch.positive, batch.negative
+    pos_excess, neg_excess = _pos_neg_margins(batch, pos_margin, neg_margin)
     neg_lse, has_neg = masked_logsumexp(neg_excess, negative, axis=1)
     neg_lse = ops.where(has_neg, neg_lse, _EMPTY)
-    pair_neg = ops.logaddexp(ops.expand_dims(neg_lse, 1), ops.expand_dims(neg_lse, 0))
+    if batch.has_reference:  # N_j of a reference row: the anchors of another label
+        ref_lse, has_ref_neg = masked_logsumexp(neg_excess, negative, axis=0)
+        ref_lse = ops.where(has_ref_neg, ref_lse, _EMPTY)
+    else:
+        ref_lse = neg_lse
+    pair_neg = ops.logaddexp(ops.expand_dims(neg_lse, 1), ops.expand_dims(ref_lse, 0))
     per_pair = ops.square(ops.relu(pair_neg + pos_excess)) / 2.0
     per_pair = ops.where(positive, per_pair, 0.0)
     num_pairs = ops.sum(ops.cast(positive, "float32"))
-    batch = ops.cast(ops.shape(labels)[0], "float32")
-    scale = batch / ops.maximum(num_pairs, 1.0)
+    size = ops.cast(ops.shape(batch.labels)[0], "float32")
+    scale = size / ops.maximum(num_pairs, 1.0)
     return ops.sum(per_pair, axis=1) * scale
 
 
@@ -83,30 +88,32 @@ def generalized_lifted_structure_loss(
     neg_margin: float = 1.0,
     distance="L2",
     miner=None,
+    *,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
 ):
     """Generalised lifted structure loss (Hermans et al., 2017), one value per anchor::
 
         L_i = relu( log sum_{p in P_i} exp(D_ip - pos_margin)
                   + log sum_{n in N_i} exp(neg_margin - D_in) )
 
-    Anchors without a positive or a negative give 0. Arguments as
+    Anchors without a positive or a negative give 0. Arguments (reference set included) as
     :func:`lifted_structure_loss`.
 
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, _, _ = prepare_pair_inputs(labels, embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x)
-    positive, negative = pair_masks(labels)
-    positive, negative = mine_pairs(miner, matrix, is_similarity, labels, positive, negative, False)
-    pos_excess, neg_excess = _pos_neg_margins(matrix, is_similarity, pos_margin, neg_margin)
-    pos_lse, has_pos = masked_logsumexp(pos_excess, positive, axis=1)
-    neg_lse, has_neg = masked_logsumexp(neg_excess, negative, axis=1)
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
+    pos_excess, neg_excess = _pos_neg_margins(batch, pos_margin, neg_margin)
+    pos_lse, has_pos = masked_logsumexp(pos_excess, batch.positive, axis=1)
+    neg_lse, has_neg = masked_logsumexp(neg_excess, batch.negative, axis=1)
     return ops.where(ops.logical_and(has_pos, has_neg), ops.relu(pos_lse + neg_lse), 0.0)
 
 
+@register_loss("lifted-structure")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class LiftedStructureLoss(FunctionLoss):
+class LiftedStructureLoss(MetricLoss):
     """Lifted structure loss (Oh Song et al., 2016); see :func:`lifted_structure_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
@@ -125,9 +132,9 @@ class LiftedStructureLoss(FunctionLoss):
         dtype=None,
     ):
         super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             pos_margin=pos_margin,
             neg_margin=neg_margin,
             distance=distance,
@@ -135,8 +142,9 @@ class LiftedStructureLoss(FunctionLoss):
         )
 
 
+@register_loss("generalized-lifted-structure")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class GeneralizedLiftedStructureLoss(FunctionLoss):
+class GeneralizedLiftedStructureLoss(MetricLoss):
     """Generalised lifted structure loss; see :func:`generalized_lifted_structure_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
@@ -155,15 +163,11 @@ class GeneralizedLiftedStructureLoss(FunctionLoss):
         dtype=None,
     ):
         super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             pos_margin=pos_margin,
             neg_margin=neg_margin,
             distance=distance,
             miner=miner,
         )
-
-
-register_loss("lifted-structure", LiftedStructureLoss)
-register_loss("generalized-lifted-structure", GeneralizedLiftedStructureLoss)

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
-from embedding_net.losses._modern_common import (
-    FunctionLoss,
-    masked_logsumexp,
-    mine_pairs,
-    pair_masks,
-    pairwise_matrix,
-    prepare_pair_inputs,
-)
-from embedding_net.losses.base import register_loss
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import masked_logsumexp, pair_batch
+from embedding_net.miners.pair_miners import multi_similarity_pairs
 
 
 def multi_similarity_loss(
@@ -25,6 +18,7 @@ def multi_similarity_loss(
     epsilon: float | None = 0.1,
     distance="cosine",
     miner=None,
+    *,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -51,37 +45,30 @@ def multi_similarity_loss(
         ref_labels, ref_embeddings, ref_valid: optional reference set ``(ref,)``,
             ``(ref, dim)``, bool ``(ref,)`` (cross-batch memory); default the batch itself.
         miner: optional ``embedding_net.miners`` miner (object or name, e.g.
-            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
+            ``"multi-similarity"``); only the pairs it keeps count.
 
     Returns:
         float32 tensor ``(batch,)``; 0 for anchors without any mined pair.
     """
-    labels, x, ref_labels, y = prepare_pair_inputs(labels, embeddings, ref_labels, ref_embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
     # "higher = more similar" score, and the offset on the same scale
-    score = matrix if is_similarity else -matrix
-    offset = base if is_similarity else -base
-    positive, negative = pair_masks(labels, ref_labels, ref_valid)
-    positive, negative = mine_pairs(
-        miner, matrix, is_similarity, labels, positive, negative, ref_labels is not None
-    )
+    score = -batch.distances
+    offset = base if batch.is_similarity else -base
+    positive, negative = batch.positive, batch.negative
     if epsilon is not None:
-        inf = ops.cast(float("inf"), score.dtype)
-        hardest_pos = ops.min(ops.where(positive, score, inf), axis=1, keepdims=True)
-        hardest_neg = ops.max(ops.where(negative, score, -inf), axis=1, keepdims=True)
-        negative = ops.logical_and(negative, score > hardest_pos - epsilon)
-        positive = ops.logical_and(positive, score < hardest_neg + epsilon)
+        positive, negative = multi_similarity_pairs(score, positive, negative, epsilon)
     pos_term, _ = masked_logsumexp(-alpha * (score - offset), positive, axis=1, add_one=True)
     neg_term, _ = masked_logsumexp(beta * (score - offset), negative, axis=1, add_one=True)
     return pos_term / alpha + neg_term / beta
 
 
+@register_loss("multi-similarity")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class MultiSimilarityLoss(FunctionLoss):
+class MultiSimilarityLoss(MetricLoss):
     """Multi-similarity loss (Wang et al., 2019); see :func:`multi_similarity_loss`.
 
     Args:
-        alpha, beta, base, epsilon, distance: as in :func:`multi_similarity_loss`.
+        alpha, beta, base, epsilon, distance, miner: as in :func:`multi_similarity_loss`.
         reduction, name, dtype: as in ``keras.losses.Loss``.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
@@ -102,9 +89,9 @@ class MultiSimilarityLoss(FunctionLoss):
         dtype=None,
     ):
         super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             alpha=alpha,
             beta=beta,
             base=base,
@@ -112,6 +99,3 @@ class MultiSimilarityLoss(FunctionLoss):
             distance=distance,
             miner=miner,
         )
-
-
-register_loss("multi-similarity", MultiSimilarityLoss)

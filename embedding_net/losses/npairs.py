@@ -5,15 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import (
-    FunctionLoss,
-    masked_logsumexp,
-    mine_pairs,
-    pair_masks,
-    pairwise_matrix,
-    prepare_pair_inputs,
-)
-from embedding_net.losses.base import register_loss
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import masked_logsumexp, pair_batch
 
 
 def ntxent_loss(
@@ -22,6 +15,7 @@ def ntxent_loss(
     temperature: float = 0.07,
     distance="cosine",
     miner=None,
+    *,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -47,20 +41,16 @@ def ntxent_loss(
         distance: ``"cosine"`` (default), ``"dot"``, a distance name, ``Distance`` or callable.
         ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory).
         miner: optional ``embedding_net.miners`` miner (object or name, e.g.
-            ``"multi-similarity"``); only the pairs it keeps count (batch against itself).
+            ``"multi-similarity"``); only the pairs it keeps count.
 
     Returns:
         float32 tensor ``(batch,)``.
     """
     if temperature <= 0:
         raise ValueError(f"`temperature` must be > 0, got {temperature}")
-    labels, x, ref_labels, y = prepare_pair_inputs(labels, embeddings, ref_labels, ref_embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
-    logits = (matrix if is_similarity else -matrix) / temperature
-    positive, negative = pair_masks(labels, ref_labels, ref_valid)
-    positive, negative = mine_pairs(
-        miner, matrix, is_similarity, labels, positive, negative, ref_labels is not None
-    )
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
+    logits = -batch.distances / temperature
+    positive, negative = batch.positive, batch.negative
     neg_lse, has_neg = masked_logsumexp(logits, negative, axis=1)
     per_pair = ops.softplus(ops.expand_dims(neg_lse, 1) - logits)
     per_pair = ops.where(ops.logical_and(positive, ops.expand_dims(has_neg, 1)), per_pair, 0.0)
@@ -68,7 +58,17 @@ def ntxent_loss(
     return ops.sum(per_pair, axis=1) / ops.maximum(num_pos, 1.0)
 
 
-def npairs_loss(labels, embeddings, l2_reg: float = 0.002, distance="dot"):
+def npairs_loss(
+    labels,
+    embeddings,
+    l2_reg: float = 0.002,
+    distance="dot",
+    miner=None,
+    *,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
+):
     """Multi-class N-pairs loss over the batch, one value per anchor.
 
     With logits ``S_ij`` (dot product by default, as Sohn and tensorflow-addons) over all
@@ -87,23 +87,26 @@ def npairs_loss(labels, embeddings, l2_reg: float = 0.002, distance="dot"):
         embeddings: float tensor ``(batch, dim)``; computed in float32.
         l2_reg: weight of the embedding-norm regulariser.
         distance: ``"dot"`` (default), ``"cosine"``, a distance name, ``Distance`` or callable.
+        miner: optional miner; only the pairs it keeps count.
+        ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory):
+            the softmax runs over the reference rows.
 
     Returns:
         float32 tensor ``(batch,)``.
     """
-    labels, x, _, _ = prepare_pair_inputs(labels, embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x)
-    logits = matrix if is_similarity else -matrix
-    positive, negative = pair_masks(labels)
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
+    logits = -batch.distances
+    positive, negative = batch.positive, batch.negative
     lse, _ = masked_logsumexp(logits, ops.logical_or(positive, negative), axis=1)
     log_prob = logits - ops.expand_dims(lse, 1)
     num_pos = ops.sum(ops.cast(positive, "float32"), axis=1)
     cross_entropy = -ops.sum(ops.where(positive, log_prob, 0.0), axis=1) / ops.maximum(num_pos, 1.0)
-    return cross_entropy + 0.5 * l2_reg * ops.sum(ops.square(x), axis=1)
+    return cross_entropy + 0.5 * l2_reg * ops.sum(ops.square(batch.embeddings), axis=1)
 
 
+@register_loss("ntxent")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class NTXentLoss(FunctionLoss):
+class NTXentLoss(MetricLoss):
     """NT-Xent / InfoNCE loss with labels; see :func:`ntxent_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
@@ -123,15 +126,11 @@ class NTXentLoss(FunctionLoss):
         if temperature <= 0:
             raise ValueError(f"`temperature` must be > 0, got {temperature}")
         super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
-            temperature=temperature,
-            distance=distance,
-            miner=miner,
+            reduction, name, dtype, temperature=temperature, distance=distance, miner=miner
         )
 
 
+@register_loss("info-nce")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class InfoNCELoss(NTXentLoss):
     """InfoNCE: the same loss as :class:`NTXentLoss` under its other name."""
@@ -145,22 +144,16 @@ class InfoNCELoss(NTXentLoss):
         name: str = "info_nce_loss",
         dtype=None,
     ):
-        super().__init__(
-            temperature=temperature,
-            distance=distance,
-            miner=miner,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-        )
+        super().__init__(temperature, distance, miner, reduction, name, dtype)
 
 
 info_nce_loss = ntxent_loss
 
 
+@register_loss("npairs")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class NPairsLoss(FunctionLoss):
-    """Multi-class N-pairs loss; see :func:`npairs_loss`.
+class NPairsLoss(MetricLoss):
+    """Multi-class N-pairs loss; see :func:`npairs_loss` (``miner``: optional miner).
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
@@ -171,19 +164,9 @@ class NPairsLoss(FunctionLoss):
         self,
         l2_reg: float = 0.002,
         distance="dot",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "npairs_loss",
         dtype=None,
     ):
-        super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
-            l2_reg=l2_reg,
-            distance=distance,
-        )
-
-
-register_loss("ntxent", NTXentLoss)
-register_loss("info-nce", InfoNCELoss)
-register_loss("npairs", NPairsLoss)
+        super().__init__(reduction, name, dtype, l2_reg=l2_reg, distance=distance, miner=miner)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import (
-    FunctionLoss,
-    masked_logsumexp,
-    pair_masks,
-    pairwise_matrix,
-    prepare_pair_inputs,
-)
-from embedding_net.losses.base import register_loss
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import masked_logsumexp, pair_batch
 
 
 def supervised_contrastive_loss(
@@ -21,6 +15,8 @@ def supervised_contrastive_loss(
     temperature: float = 0.1,
     base_temperature: float = 0.07,
     distance="cosine",
+    miner=None,
+    *,
     ref_labels=None,
     ref_embeddings=None,
     ref_valid=None,
@@ -40,6 +36,7 @@ def supervised_contrastive_loss(
         embeddings: float tensor ``(batch, dim)``; computed in float32.
         temperature: ``t > 0``; base_temperature: ``t_base`` (the authors' 0.07).
         distance: ``"cosine"`` (default), ``"dot"``, a distance name, ``Distance`` or callable.
+        miner: optional miner; only the pairs it keeps count.
         ref_labels, ref_embeddings, ref_valid: optional reference set (cross-batch memory).
 
     Returns:
@@ -47,10 +44,9 @@ def supervised_contrastive_loss(
     """
     if temperature <= 0:
         raise ValueError(f"`temperature` must be > 0, got {temperature}")
-    labels, x, ref_labels, y = prepare_pair_inputs(labels, embeddings, ref_labels, ref_embeddings)
-    matrix, is_similarity = pairwise_matrix(distance, x, y)
-    logits = (matrix if is_similarity else -matrix) / temperature
-    positive, negative = pair_masks(labels, ref_labels, ref_valid)
+    batch = pair_batch(labels, embeddings, distance, miner, ref_labels, ref_embeddings, ref_valid)
+    logits = -batch.distances / temperature
+    positive, negative = batch.positive, batch.negative
     lse, _ = masked_logsumexp(logits, ops.logical_or(positive, negative), axis=1)
     log_prob = logits - ops.expand_dims(lse, 1)
     num_pos = ops.sum(ops.cast(positive, "float32"), axis=1)
@@ -58,8 +54,9 @@ def supervised_contrastive_loss(
     return -(temperature / base_temperature) * mean_log_prob
 
 
+@register_loss("supervised-contrastive")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class SupervisedContrastiveLoss(FunctionLoss):
+class SupervisedContrastiveLoss(MetricLoss):
     """Supervised contrastive loss; see :func:`supervised_contrastive_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
@@ -72,6 +69,7 @@ class SupervisedContrastiveLoss(FunctionLoss):
         temperature: float = 0.1,
         base_temperature: float = 0.07,
         distance="cosine",
+        miner=None,
         reduction="sum_over_batch_size",
         name: str = "supervised_contrastive_loss",
         dtype=None,
@@ -79,13 +77,11 @@ class SupervisedContrastiveLoss(FunctionLoss):
         if temperature <= 0:
             raise ValueError(f"`temperature` must be > 0, got {temperature}")
         super().__init__(
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             temperature=temperature,
             base_temperature=base_temperature,
             distance=distance,
+            miner=miner,
         )
-
-
-register_loss("supervised-contrastive", SupervisedContrastiveLoss)

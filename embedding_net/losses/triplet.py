@@ -11,7 +11,12 @@ computed with tensorflow-addons 0.23). Two deliberate differences:
 
 The semi-hard negatives are found with row sorts in ``O(B^2 log B)`` (tensorflow-addons tiles a
 ``(B^2, B)`` matrix; at ``B = 1024`` that is 4 GB). Both functions return a **scalar** (as
-tensorflow-addons), not a per-sample vector.
+tensorflow-addons), not a per-sample vector, in the dtype of ``y_pred`` (computed in float32);
+the classes too, for float16 / bfloat16 inputs.
+
+Beyond tensorflow-addons, both take the keywords of every in-batch loss: ``miner=`` (only the
+pairs it keeps count) and a reference set ``ref_labels`` / ``ref_embeddings`` / ``ref_valid``
+(a cross-batch memory: the anchors are the batch, the candidates the reference rows).
 
 Labels: Keras casts ``y_true`` to float32 before a loss runs; ids are cast back to int32, which
 is exact only below ``2**24``: remap class ids to ``0..N-1`` in the data pipeline.
@@ -22,15 +27,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.distances import angular_distance, get_distance, pairwise_distance
-from embedding_net.losses.base import MetricLoss, prepare_embeddings, register_loss
-from embedding_net.miners.base import (
-    count_less_equal,
-    label_masks,
-    masked_maximum,
-    masked_minimum,
-    row_cumsum,
-)
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import embeddings_float32, pair_batch, pairwise_matrix
+from embedding_net.miners.base import count_less_equal, row_cumsum
+from embedding_net.miners.masks import masked_maximum, masked_minimum
 
 _PACKAGE = "embedding_net"
 
@@ -46,14 +46,27 @@ def tfa_distance_matrix(embeddings, distance_metric="L2"):
             :class:`~embedding_net.distances.Distance` (similarities are negated) or a callable
             ``(B, D) -> (B, B)`` returning distances.
     """
-    if isinstance(distance_metric, str) and distance_metric == "L2":
-        return pairwise_distance(embeddings, squared=False)
-    if isinstance(distance_metric, str) and distance_metric == "squared-L2":
-        return pairwise_distance(embeddings, squared=True)
-    if isinstance(distance_metric, str) and distance_metric == "angular":
-        return angular_distance(embeddings)
-    distance = get_distance(distance_metric)
-    return distance.to_distance(distance(embeddings))
+    matrix, is_similarity = pairwise_matrix(distance_metric, embeddings)
+    return -matrix if is_similarity else matrix
+
+
+def _tfa_pairs(y_true, y_pred, distance_metric, miner=None, ref=(None, None, None)):
+    """``(pair batch, distances, dtype of y_pred)`` of a tensorflow-addons triplet loss.
+
+    With a reference set, empty slots (``ref_valid`` False) get the row's smallest valid
+    distance, so that tensorflow-addons' masked max / min (which look at the whole row) ignore
+    them.
+    """
+    embeddings, dtype = embeddings_float32(y_pred)
+    batch = pair_batch(y_true, embeddings, distance_metric, miner, *ref)
+    pdist = batch.distances
+    if batch.ref_valid is not None:
+        valid = ops.expand_dims(batch.ref_valid, 0)
+        inf = ops.cast(float("inf"), pdist.dtype)
+        row_min = ops.min(ops.where(valid, pdist, inf), axis=1, keepdims=True)
+        row_min = ops.where(ops.isfinite(row_min), row_min, ops.zeros_like(row_min))
+        pdist = ops.where(valid, pdist, row_min)
+    return batch, pdist, dtype
 
 
 #: Batches whose anchors have at most this many positives take the compact path.
@@ -157,7 +170,17 @@ def semihard_loss_sum(pdist, positive, negative, margin):
     return branch(0)()
 
 
-def triplet_semihard_loss(y_true, y_pred, margin: float = 1.0, distance_metric="L2"):
+def triplet_semihard_loss(
+    y_true,
+    y_pred,
+    margin: float = 1.0,
+    distance_metric="L2",
+    *,
+    miner=None,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
+):
     """Semi-hard triplet loss of tensorflow-addons 0.23 (FaceNet, Schroff et al. 2015).
 
     ``L = sum_{(a,p)} max(margin + D_ap - D_an*(a,p), 0) / #(a,p)`` over ordered positive pairs
@@ -170,15 +193,20 @@ def triplet_semihard_loss(y_true, y_pred, margin: float = 1.0, distance_metric="
         y_pred: float embeddings ``(B, D)``; float16/bfloat16 are computed in float32 and the
             result cast back to the input dtype (as tensorflow-addons).
         margin: the margin.
-        distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"`` (``1 - cos``), a
+        distance_metric: ``"L2"``, ``"squared-L2"``, ``"angular"`` (``1 - cos``), any name of
+            :func:`~embedding_net.distances.get_distance`, a
             :class:`~embedding_net.distances.Distance` or a callable ``(B, D) -> (B, B)``.
+        miner: optional miner; only the (anchor, positive) and (anchor, negative) pairs it
+            keeps count.
+        ref_labels, ref_embeddings, ref_valid: optional reference set ``(R,)``, ``(R, D)``,
+            bool ``(R,)``: positives and negatives are then the reference rows.
 
     Returns:
         Scalar loss.
     """
-    embeddings, dtype = prepare_embeddings(y_pred)
-    pdist = tfa_distance_matrix(embeddings, distance_metric)
-    positive, negative = label_masks(y_true)
+    ref = (ref_labels, ref_embeddings, ref_valid)
+    batch, pdist, dtype = _tfa_pairs(y_true, y_pred, distance_metric, miner, ref)
+    positive, negative = batch.positive, batch.negative
     num_positives = ops.sum(ops.cast(positive, pdist.dtype))
     total = semihard_loss_sum(pdist, positive, negative, float(margin))
     loss = total / ops.maximum(num_positives, 1.0)
@@ -186,7 +214,16 @@ def triplet_semihard_loss(y_true, y_pred, margin: float = 1.0, distance_metric="
 
 
 def triplet_hard_loss(
-    y_true, y_pred, margin: float = 1.0, soft: bool = False, distance_metric="L2"
+    y_true,
+    y_pred,
+    margin: float = 1.0,
+    soft: bool = False,
+    distance_metric="L2",
+    *,
+    miner=None,
+    ref_labels=None,
+    ref_embeddings=None,
+    ref_valid=None,
 ):
     """Batch-hard triplet loss of tensorflow-addons 0.23 (Hermans et al. 2017).
 
@@ -197,19 +234,19 @@ def triplet_hard_loss(
 
     Args:
         y_true: int labels ``(B,)``.
-        y_pred: float embeddings ``(B, D)``.
+        y_pred: float embeddings ``(B, D)`` (result in its dtype, computed in float32).
         margin: the margin (ignored when ``soft``).
         soft: soft-margin variant, computed stably (tensorflow-addons overflows to inf).
         distance_metric: see :func:`triplet_semihard_loss`.
+        miner, ref_labels, ref_embeddings, ref_valid: see :func:`triplet_semihard_loss`.
 
     Returns:
         Scalar loss.
     """
-    embeddings, dtype = prepare_embeddings(y_pred)
-    pdist = tfa_distance_matrix(embeddings, distance_metric)
-    positive, negative = label_masks(y_true)
-    hardest_positive = masked_maximum(pdist, positive)
-    hardest_negative = masked_minimum(pdist, negative)
+    ref = (ref_labels, ref_embeddings, ref_valid)
+    batch, pdist, dtype = _tfa_pairs(y_true, y_pred, distance_metric, miner, ref)
+    hardest_positive = masked_maximum(pdist, batch.positive)
+    hardest_negative = masked_minimum(pdist, batch.negative)
     if soft:
         per_anchor = ops.softplus(hardest_positive - hardest_negative)
     else:
@@ -222,7 +259,9 @@ def triplet_hard_loss(
 class TripletSemiHardLoss(MetricLoss):
     """Class of :func:`triplet_semihard_loss` (``tfa.losses.TripletSemiHardLoss``).
 
-    Call as ``loss(labels (B,), embeddings (B, D))``; returns a scalar.
+    Call as ``loss(labels (B,), embeddings (B, D))``; returns a scalar, of the dtype of a
+    float16 / bfloat16 ``y_pred`` (as tensorflow-addons; computed in float32) unless ``dtype``
+    is given. tensorflow-addons' positional order ``(margin, distance_metric, name)``.
 
     Args:
         margin: the margin.
@@ -230,7 +269,11 @@ class TripletSemiHardLoss(MetricLoss):
         name: loss name.
         reduction: Keras reduction (the value is already a scalar).
         dtype: Keras loss dtype (computation is float32 anyway).
+        miner: optional miner (see :func:`triplet_semihard_loss`).
     """
+
+    fn = staticmethod(triplet_semihard_loss)
+    returns_input_dtype = True
 
     def __init__(
         self,
@@ -239,14 +282,15 @@ class TripletSemiHardLoss(MetricLoss):
         name: str = "triplet_semihard_loss",
         reduction: str = "sum_over_batch_size",
         dtype=None,
+        miner=None,
     ):
         super().__init__(
-            triplet_semihard_loss,
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             margin=float(margin),
             distance_metric=distance_metric,
+            miner=miner,
         )
 
 
@@ -255,7 +299,9 @@ class TripletSemiHardLoss(MetricLoss):
 class TripletHardLoss(MetricLoss):
     """Class of :func:`triplet_hard_loss` (``tfa.losses.TripletHardLoss``).
 
-    Call as ``loss(labels (B,), embeddings (B, D))``; returns a scalar.
+    Call as ``loss(labels (B,), embeddings (B, D))``; returns a scalar (dtype as
+    :class:`TripletSemiHardLoss`). tensorflow-addons' positional order
+    ``(margin, soft, distance_metric, name)``.
 
     Args:
         margin: the margin (ignored when ``soft``).
@@ -264,7 +310,11 @@ class TripletHardLoss(MetricLoss):
         name: loss name.
         reduction: Keras reduction (the value is already a scalar).
         dtype: Keras loss dtype.
+        miner: optional miner (see :func:`triplet_hard_loss`).
     """
+
+    fn = staticmethod(triplet_hard_loss)
+    returns_input_dtype = True
 
     def __init__(
         self,
@@ -274,13 +324,14 @@ class TripletHardLoss(MetricLoss):
         name: str = "triplet_hard_loss",
         reduction: str = "sum_over_batch_size",
         dtype=None,
+        miner=None,
     ):
         super().__init__(
-            triplet_hard_loss,
-            name=name,
-            reduction=reduction,
-            dtype=dtype,
+            reduction,
+            name,
+            dtype,
             margin=float(margin),
             soft=bool(soft),
             distance_metric=distance_metric,
+            miner=miner,
         )

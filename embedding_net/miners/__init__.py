@@ -1,6 +1,8 @@
 """Miners: select informative pairs / triplets as fixed-shape masks or weights.
 
-Every miner returns a :class:`MiningResult` ``(positive (B, B), negative (B, B),
+Every miner is called the same way, ``miner.mine(matrix, labels, *, embeddings=None,
+ref_labels=None, ref_valid=None, is_inverted=False)`` (or ``miner(labels, embeddings)``), and
+returns a :class:`MiningResult` ``(positive (B, B), negative (B, B),
 negative_index (B, B) or None)``; see :mod:`embedding_net.miners.base`. They run on every Keras
 backend, compile under XLA and ``jax.jit``, and never build a ``(B, B, B)`` tensor.
 """
@@ -9,15 +11,13 @@ from __future__ import annotations
 
 import keras
 
-from embedding_net.miners.base import (
-    Miner,
-    MiningResult,
-    count_less_equal,
+from embedding_net.miners.base import Miner, MiningResult, count_less_equal, row_cumsum
+from embedding_net.miners.masks import (
     label_masks,
     labels_to_int,
     masked_maximum,
     masked_minimum,
-    row_cumsum,
+    pair_masks,
 )
 from embedding_net.miners.pair_miners import MultiSimilarityMiner
 from embedding_net.miners.triplet_miners import (
@@ -89,6 +89,7 @@ __all__ = [
     "labels_to_int",
     "masked_maximum",
     "masked_minimum",
+    "pair_masks",
     "register_miner",
     "row_cumsum",
 ]

@@ -22,6 +22,13 @@ import keras
 from keras import ops
 
 from embedding_net.distances import deserialize_distance, get_distance, serialize_distance
+from embedding_net.miners.masks import (  # noqa: F401  (re-exported: one implementation)
+    label_masks,
+    labels_to_int,
+    masked_maximum,
+    masked_minimum,
+    pair_masks,
+)
 
 _PACKAGE = "embedding_net"
 
@@ -38,67 +45,6 @@ class MiningResult(NamedTuple):
     positive: object
     negative: object
     negative_index: object = None
-
-
-def labels_to_int(labels):
-    """Flatten labels to int32 ``(B,)``.
-
-    Keras casts ``y_true`` to float32 before a loss runs, which represents integers exactly only
-    up to ``2**24 = 16_777_216``: remap class ids to ``0..N-1`` in the data pipeline.
-    """
-    labels = ops.convert_to_tensor(labels)
-    labels = ops.reshape(labels, (-1,))
-    if "int" not in str(labels.dtype):
-        labels = ops.cast(ops.round(labels), "int32")
-    return ops.cast(labels, "int32")
-
-
-def label_masks(labels):
-    """Positive and negative masks of a batch.
-
-    Args:
-        labels: tensor ``(B,)`` (or ``(B, 1)``) of class ids.
-
-    Returns:
-        ``(positive, negative)``: boolean ``(B, B)``; ``positive[a, p]`` is same label and
-        ``p != a``; ``negative[a, n]`` is different label.
-    """
-    labels = labels_to_int(labels)
-    adjacency = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0))
-    n = ops.shape(labels)[0]
-    not_self = ops.logical_not(ops.cast(ops.eye(n), "bool"))
-    return ops.logical_and(adjacency, not_self), ops.logical_not(adjacency)
-
-
-def masked_maximum(data, mask, axis: int = 1):
-    """tensorflow-addons' ``_masked_maximum``: ``max_j((d_j - min d) * m_j) + min d``.
-
-    With an empty mask row this returns the row **minimum** of ``data``.
-
-    Args:
-        data: float ``(B, N)``.
-        mask: ``(B, N)`` 0/1 (bool or float).
-        axis: reduction axis.
-
-    Returns:
-        Float ``(B, 1)`` (keepdims, as tensorflow-addons).
-    """
-    mask = ops.cast(mask, data.dtype)
-    axis_minimums = ops.min(data, axis=axis, keepdims=True)
-    return ops.max((data - axis_minimums) * mask, axis=axis, keepdims=True) + axis_minimums
-
-
-def masked_minimum(data, mask, axis: int = 1):
-    """tensorflow-addons' ``_masked_minimum``: ``min_j((d_j - max d) * m_j) + max d``.
-
-    With an empty mask row this returns the row **maximum** of ``data``.
-
-    Returns:
-        Float ``(B, 1)``.
-    """
-    mask = ops.cast(mask, data.dtype)
-    axis_maximums = ops.max(data, axis=axis, keepdims=True)
-    return ops.min((data - axis_maximums) * mask, axis=axis, keepdims=True) + axis_maximums
 
 
 def row_cumsum(x, block: int = 32):
@@ -181,11 +127,29 @@ def count_less_equal(values, mask, queries):
 class Miner(abc.ABC):
     """Base class of miners: ``miner(labels, embeddings)`` or ``miner.mine(matrix, labels)``.
 
+    The one contract every miner and every loss uses::
+
+        miner.mine(matrix, labels, *, embeddings=None, ref_labels=None, ref_valid=None,
+                   is_inverted=False) -> MiningResult
+
+    ``matrix`` is ``(B, B)`` for a batch against itself, or ``(B, R)`` against reference rows
+    (a cross-batch memory) whose ids are ``ref_labels (R,)`` and whose empty slots are
+    ``ref_valid (R,) == False``. ``embeddings (B, D)`` is given by the caller for miners that
+    need more than the matrix (distance-weighted sampling reads the dimension); the others
+    ignore it. Losses never look at a miner's type; they read the :class:`MiningResult`,
+    :attr:`one_triplet_per_anchor` and :meth:`triplet_distances`. A new miner implements
+    :meth:`select` (the masks are built once, by :meth:`mine`).
+
     Args:
         distance: distance used when the miner is called on embeddings (a name, a
             :class:`~embedding_net.distances.Distance` or a callable). A loss that owns a miner
             passes its own distance matrix to :meth:`mine` instead.
     """
+
+    #: ``True`` when :meth:`mine` returns at most one positive and one negative per anchor
+    #: (one-hot rows, ``negative_index`` ``None``): a triplet loss then reads the two
+    #: distances directly instead of combining every (positive, negative) pair.
+    one_triplet_per_anchor: bool = False
 
     def __init__(self, distance="L2"):
         self.distance = deserialize_distance(distance)
@@ -194,30 +158,123 @@ class Miner(abc.ABC):
     def distance_object(self):
         return get_distance(self.distance)
 
-    def __call__(self, labels, embeddings, distance=None) -> MiningResult:
+    def __call__(self, labels, embeddings, distance=None, **mine_kwargs) -> MiningResult:
         """Mine a batch.
 
         Args:
             labels: int ``(B,)`` class ids.
             embeddings: float ``(B, D)``.
             distance: overrides the miner's distance for this call.
+            **mine_kwargs: further keywords of this miner's :meth:`mine` (``seed=`` of
+                :class:`DistanceWeightedMiner`).
 
         Returns:
             A :class:`MiningResult`.
         """
         dist = get_distance(self.distance if distance is None else distance)
-        matrix = dist(embeddings)
-        return self.mine(matrix, labels, is_inverted=dist.is_inverted)
+        embeddings = ops.convert_to_tensor(embeddings)
+        return self.mine(
+            dist(embeddings),
+            labels,
+            embeddings=embeddings,
+            is_inverted=dist.is_inverted,
+            **mine_kwargs,
+        )
 
-    @abc.abstractmethod
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
-        """Mine from a precomputed ``(B, B)`` distance (or similarity) ``matrix``.
+    def mine(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+        **options,
+    ) -> MiningResult:
+        """Mine from a precomputed distance (or similarity) ``matrix``.
+
+        Builds the positive / negative masks (:func:`~embedding_net.miners.masks.pair_masks`)
+        once and hands them to :meth:`select`, the one method a miner implements.
 
         Args:
-            matrix: float ``(B, B)``.
+            matrix: float ``(B, B)``, or ``(B, R)`` against reference rows.
             labels: int ``(B,)``.
+            embeddings: optional float ``(B, D)`` the matrix was computed from.
+            ref_labels: int ``(R,)`` ids of the reference rows (``None``: the batch itself).
+            ref_valid: optional bool ``(R,)``; invalid rows are never mined.
             is_inverted: ``True`` when ``matrix`` holds similarities (larger = closer).
+            **options: keywords of a particular miner's :meth:`select` (``seed=`` of
+                :class:`DistanceWeightedMiner`).
+
+        Returns:
+            A :class:`MiningResult` of masks ``(B, B)`` (or ``(B, R)``).
         """
+        matrix = ops.convert_to_tensor(matrix)
+        positive, negative = pair_masks(labels, ref_labels, ref_valid)
+        return self.select(
+            matrix, positive, negative, is_inverted=is_inverted, embeddings=embeddings, **options
+        )
+
+    @abc.abstractmethod
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
+        """Choose pairs / triplets among the candidate pairs.
+
+        Args:
+            matrix: float ``(B, N)`` distances (or similarities, ``is_inverted``).
+            positive, negative: bool ``(B, N)`` same-label / other-label candidate pairs
+                (self pairs and empty reference slots already removed).
+            is_inverted: whether ``matrix`` holds similarities.
+            embeddings: optional float ``(B, D)``.
+
+        Returns:
+            A :class:`MiningResult`.
+        """
+
+    def triplet_distances(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ):
+        """Per anchor, the distances of its one mined triplet, for miners with
+        :attr:`one_triplet_per_anchor` (arguments as :meth:`mine`).
+
+        Differentiable in ``matrix`` (the mining itself is not).
+
+        Returns:
+            ``(d_ap, d_an)``: float ``(B,)`` in "smaller is closer" order (similarities
+            negated); ``-inf`` / ``+inf`` where an anchor has no mined positive / negative, so
+            that a hinge or softplus of ``d_ap - d_an`` is exactly 0 there.
+
+        Raises:
+            ValueError: the miner keeps more than one triplet per anchor.
+        """
+        if not self.one_triplet_per_anchor:
+            raise ValueError(
+                f"{type(self).__name__} keeps several triplets per anchor: use mine() "
+                "(triplet_distances needs one_triplet_per_anchor)"
+            )
+        mined = self.mine(
+            matrix,
+            labels,
+            embeddings=embeddings,
+            ref_labels=ref_labels,
+            ref_valid=ref_valid,
+            is_inverted=is_inverted,
+        )
+        d = ops.convert_to_tensor(matrix)
+        d = -d if is_inverted else d
+        inf = ops.cast(float("inf"), d.dtype)
+        d_ap = ops.sum(mined.positive * d, axis=1)
+        d_an = ops.sum(mined.negative * d, axis=1)
+        has_pos = ops.greater(ops.sum(mined.positive, axis=1), 0.0)
+        has_neg = ops.greater(ops.sum(mined.negative, axis=1), 0.0)
+        return ops.where(has_pos, d_ap, -inf), ops.where(has_neg, d_an, inf)
 
     def get_config(self) -> dict:
         return {"distance": serialize_distance(self.distance)}

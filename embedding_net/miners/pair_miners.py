@@ -5,9 +5,31 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.miners.base import Miner, MiningResult, label_masks
+from embedding_net.miners.base import Miner, MiningResult
 
 _PACKAGE = "embedding_net"
+
+
+def multi_similarity_pairs(score, positive, negative, epsilon: float):
+    """The multi-similarity rule on masks: which positive and negative pairs are informative.
+
+    A positive (a, p) is kept when ``s_ap - epsilon < max_n s_an`` and a negative (a, n) when
+    ``s_an + epsilon > min_p s_ap``, the max / min running over ``negative`` / ``positive``.
+
+    Args:
+        score: float ``(B, N)``, larger = more similar (negate distances first).
+        positive, negative: bool ``(B, N)`` candidate pairs.
+        epsilon: the mining margin.
+
+    Returns:
+        ``(keep_positive, keep_negative)``: bool ``(B, N)``.
+    """
+    inf = ops.cast(float("inf"), score.dtype)
+    hardest_neg = ops.max(ops.where(negative, score, -inf), axis=1, keepdims=True)
+    hardest_pos = ops.min(ops.where(positive, score, inf), axis=1, keepdims=True)
+    keep_pos = ops.logical_and(positive, ops.less(score - epsilon, hardest_neg))
+    keep_neg = ops.logical_and(negative, ops.greater(score + epsilon, hardest_pos))
+    return keep_pos, keep_neg
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -32,15 +54,10 @@ class MultiSimilarityMiner(Miner):
             raise ValueError(f"MultiSimilarityMiner: `epsilon` must be >= 0, got {epsilon!r}")
         self.epsilon = float(epsilon)
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
         matrix = ops.stop_gradient(ops.convert_to_tensor(matrix))
         s = matrix if is_inverted else -matrix
-        pos, neg = label_masks(labels)
-        inf = ops.cast(float("inf"), s.dtype)
-        hardest_neg = ops.max(ops.where(neg, s, -inf), axis=1, keepdims=True)
-        hardest_pos = ops.min(ops.where(pos, s, inf), axis=1, keepdims=True)
-        keep_pos = ops.logical_and(pos, ops.less(s - self.epsilon, hardest_neg))
-        keep_neg = ops.logical_and(neg, ops.greater(s + self.epsilon, hardest_pos))
+        keep_pos, keep_neg = multi_similarity_pairs(s, positive, negative, self.epsilon)
         return MiningResult(
             positive=ops.cast(keep_pos, s.dtype), negative=ops.cast(keep_neg, s.dtype)
         )

@@ -14,7 +14,7 @@ from embedding_net.miners.base import (
     Miner,
     MiningResult,
     count_less_equal,
-    label_masks,
+    pair_masks,
 )
 
 _PACKAGE = "embedding_net"
@@ -46,12 +46,30 @@ class BatchHardMiner(Miner):
     without a positive / negative); ``negative_index`` is ``None``.
     """
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    one_triplet_per_anchor = True
+
+    def triplet_distances(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ):
+        """``(max_p d_ap, min_n d_an)`` per anchor (``-inf`` / ``+inf`` when empty): the masked
+        max / min themselves, ``O(B^2)`` without the one-hot rows of :meth:`mine`."""
         d = _ordered(matrix, is_inverted)
-        pos, neg = label_masks(labels)
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
+        inf = ops.cast(float("inf"), d.dtype)
+        return ops.max(ops.where(pos, d, -inf), axis=1), ops.min(ops.where(neg, d, inf), axis=1)
+
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
+        d = _ordered(matrix, is_inverted)
         return MiningResult(
-            positive=ops.stop_gradient(_one_hot_select(d, pos, hardest_is_max=True)),
-            negative=ops.stop_gradient(_one_hot_select(d, neg, hardest_is_max=False)),
+            positive=ops.stop_gradient(_one_hot_select(d, positive, hardest_is_max=True)),
+            negative=ops.stop_gradient(_one_hot_select(d, negative, hardest_is_max=False)),
         )
 
 
@@ -62,11 +80,10 @@ class BatchAllMiner(Miner):
     Result: ``positive`` / ``negative`` are the float label masks ``(B, B)``.
     """
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
         matrix = ops.convert_to_tensor(matrix)
-        pos, neg = label_masks(labels)
         return MiningResult(
-            positive=ops.cast(pos, matrix.dtype), negative=ops.cast(neg, matrix.dtype)
+            positive=ops.cast(positive, matrix.dtype), negative=ops.cast(negative, matrix.dtype)
         )
 
 
@@ -104,33 +121,32 @@ class SemiHardMiner(Miner):
         self.margin = None if margin is None else float(margin)
         self.fallback = fallback
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
         d = ops.stop_gradient(_ordered(matrix, is_inverted))
-        pos, neg = label_masks(labels)
         n = ops.shape(d)[1]
-        counts, order = count_less_equal(d, neg, d)
-        num_neg = ops.sum(ops.cast(neg, "int32"), axis=1, keepdims=True)
+        counts, order = count_less_equal(d, negative, d)
+        num_neg = ops.sum(ops.cast(negative, "int32"), axis=1, keepdims=True)
         found = ops.less(counts, num_neg)
         idx = ops.take_along_axis(order, ops.minimum(counts, n - 1), axis=1)
         if self.margin is not None:
             chosen = ops.take_along_axis(d, idx, axis=1)
             found = ops.logical_and(found, ops.less(chosen, d + self.margin))
-        has_neg = ops.any(neg, axis=1, keepdims=True)
+        has_neg = ops.any(negative, axis=1, keepdims=True)
         if self.fallback is None:
-            keep = ops.logical_and(pos, found)
+            keep = ops.logical_and(positive, found)
             negative_index = idx
         else:
             inf = ops.cast(float("inf"), d.dtype)
             if self.fallback == "easiest":
-                fb = ops.argmax(ops.where(neg, d, -inf), axis=1)
+                fb = ops.argmax(ops.where(negative, d, -inf), axis=1)
             else:
-                fb = ops.argmin(ops.where(neg, d, inf), axis=1)
+                fb = ops.argmin(ops.where(negative, d, inf), axis=1)
             fb = ops.cast(ops.expand_dims(fb, 1), "int32")
             negative_index = ops.where(found, idx, fb)
-            keep = ops.logical_and(pos, has_neg)
+            keep = ops.logical_and(positive, has_neg)
         return MiningResult(
             positive=ops.cast(keep, d.dtype),
-            negative=ops.cast(neg, d.dtype),
+            negative=ops.cast(negative, d.dtype),
             negative_index=ops.cast(negative_index, "int32"),
         )
 
@@ -155,14 +171,18 @@ class EasyPositiveMiner(Miner):
             )
         self.negatives = negatives
 
-    def mine(self, matrix, labels, is_inverted: bool = False) -> MiningResult:
+    @property
+    def one_triplet_per_anchor(self) -> bool:
+        """One positive per anchor; one negative too with ``negatives="hardest"``."""
+        return self.negatives == "hardest"
+
+    def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
         d = ops.stop_gradient(_ordered(matrix, is_inverted))
-        pos, neg = label_masks(labels)
-        positive = _one_hot_select(d, pos, hardest_is_max=False)
+        positive = _one_hot_select(d, positive, hardest_is_max=False)
         if self.negatives == "all":
-            negative = ops.cast(neg, d.dtype)
+            negative = ops.cast(negative, d.dtype)
         else:
-            negative = _one_hot_select(d, neg, hardest_is_max=False)
+            negative = _one_hot_select(d, negative, hardest_is_max=False)
         return MiningResult(positive=positive, negative=negative)
 
     def get_config(self) -> dict:
@@ -216,29 +236,23 @@ class DistanceWeightedMiner(Miner):
         self.num_negatives = int(num_negatives)
         self.seed = seed
         self._seed_generator = None
-        self._dim = None
 
-    def __call__(self, labels, embeddings, distance=None, seed=None) -> MiningResult:
-        embeddings = ops.convert_to_tensor(embeddings)
-        self._dim = int(embeddings.shape[-1])
-        from embedding_net.distances import get_distance
+    def sampling_log_weights(self, matrix, labels, dim: int, ref_labels=None, ref_valid=None):
+        """Unnormalised log-probabilities ``(B, B)`` (or ``(B, R)``) of sampling each negative
+        (``-inf`` where excluded)."""
+        _, negative = pair_masks(labels, ref_labels, ref_valid)
+        return self._log_weights(ops.convert_to_tensor(matrix), negative, dim)
 
-        dist = get_distance(self.distance if distance is None else distance)
-        return self.mine(dist(embeddings), labels, is_inverted=dist.is_inverted, seed=seed)
-
-    def sampling_log_weights(self, matrix, labels, dim: int):
-        """Unnormalised log-probabilities ``(B, B)`` of sampling each negative (``-inf`` where
-        excluded)."""
-        d = ops.stop_gradient(ops.convert_to_tensor(matrix))
-        _, neg = label_masks(labels)
+    def _log_weights(self, matrix, negative, dim: int):
+        d = ops.stop_gradient(matrix)
         n = float(dim)
         dc = ops.maximum(d, self.cutoff)
         log_w = (2.0 - n) * ops.log(dc) - ((n - 3.0) / 2.0) * ops.log(
             ops.maximum(1.0 - 0.25 * ops.square(dc), 1e-8)
         )
-        allowed = ops.logical_and(neg, ops.less(d, self.nonzero_loss_cutoff))
+        allowed = ops.logical_and(negative, ops.less(d, self.nonzero_loss_cutoff))
         any_allowed = ops.any(allowed, axis=1, keepdims=True)
-        allowed = ops.where(any_allowed, allowed, neg)
+        allowed = ops.where(any_allowed, allowed, negative)
         # uniform over negatives when every allowed weight would be excluded
         log_w = ops.where(any_allowed, log_w, ops.zeros_like(log_w))
         neg_inf = ops.cast(float("-inf"), d.dtype)
@@ -248,22 +262,26 @@ class DistanceWeightedMiner(Miner):
         )
         return log_w - row_max
 
-    def mine(self, matrix, labels, is_inverted: bool = False, seed=None, dim=None) -> MiningResult:
+    def select(
+        self, matrix, positive, negative, *, is_inverted=False, embeddings=None, seed=None, dim=None
+    ):
+        """See :meth:`Miner.select`; the embedding dimension comes from ``embeddings`` (or
+        ``dim``), and ``seed`` (a ``SeedGenerator`` or a seed tensor) overrides the miner's own
+        generator for stateless use inside ``jax.jit`` (pass both to :meth:`mine`)."""
         if is_inverted:
             raise ValueError(
                 "DistanceWeightedMiner: needs a distance (L2 on normalised embeddings), "
                 "got a similarity"
             )
-        matrix = ops.convert_to_tensor(matrix)
-        dim = dim if dim is not None else self._dim
+        if dim is None and embeddings is not None:
+            dim = int(ops.shape(embeddings)[-1])
         if dim is None:
             raise ValueError(
-                "DistanceWeightedMiner.mine: pass `dim` (the embedding dimension) or call the "
-                "miner on embeddings"
+                "DistanceWeightedMiner.mine: pass `embeddings` (or `dim`, the embedding "
+                "dimension), or call the miner on embeddings"
             )
-        pos, neg = label_masks(labels)
-        log_w = self.sampling_log_weights(matrix, labels, dim)
-        has_neg = ops.any(neg, axis=1, keepdims=True)
+        log_w = self._log_weights(matrix, negative, dim)
+        has_neg = ops.any(negative, axis=1, keepdims=True)
         # rows without any negative: sample anything, then zero them out
         logits = ops.where(has_neg, log_w, ops.zeros_like(log_w))
         if seed is None:
@@ -274,7 +292,7 @@ class DistanceWeightedMiner(Miner):
         samples = keras.random.categorical(logits, self.num_negatives, seed=seed)
         counts = ops.sum(ops.one_hot(samples, n, dtype=matrix.dtype), axis=1)
         counts = counts * ops.cast(has_neg, matrix.dtype)
-        return MiningResult(positive=ops.cast(pos, matrix.dtype), negative=counts)
+        return MiningResult(positive=ops.cast(positive, matrix.dtype), negative=counts)
 
     def get_config(self) -> dict:
         return {

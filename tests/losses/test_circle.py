@@ -34,3 +34,23 @@ def test_anchor_without_positive_is_zero():
     x = np.eye(4, 3, dtype="float32") + 0.1
     got = ref.to_numpy(circle_loss(labels, x))
     assert got[0] == 0.0 and got[3] == 0.0 and np.all(got[1:3] > 0)
+
+
+def test_no_private_keras_api_and_explicit_mean_over_nonzero_anchors():
+    import inspect
+
+    from embedding_net.losses import circle as module
+
+    assert "keras.src" not in inspect.getsource(module)
+    labels, x = _batch(2, classes=8)
+    labels[:2] = [98, 99]  # two anchors without positive
+    per_anchor = ref.to_numpy(circle_loss(labels, x))
+    assert np.count_nonzero(per_anchor) < len(per_anchor)
+    mean = float(CircleLoss()(labels.astype("float32"), x))
+    np.testing.assert_allclose(mean, per_anchor.sum() / np.count_nonzero(per_anchor), rtol=1e-5)
+    total = float(CircleLoss(reduction="sum")(labels.astype("float32"), x))
+    np.testing.assert_allclose(total, per_anchor.sum(), rtol=1e-5)
+    w = np.linspace(0.5, 1.5, len(labels)).astype("float32")
+    weighted = float(CircleLoss()(labels.astype("float32"), x, sample_weight=w))
+    theirs = float(keras.losses.Circle()(labels, x, sample_weight=w))
+    np.testing.assert_allclose(weighted, theirs, rtol=1e-5)

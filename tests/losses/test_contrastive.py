@@ -46,3 +46,41 @@ def test_matches_numpy_and_class_reduces_to_mean(margin):
 def test_float_labels_and_integer_distances():
     out = L.contrastive_loss(np.array([1.0, 0.0], "float32"), np.array([2, 0]))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out), [4.0, 1.0])
+
+
+def _batch_reference(y, x, margin, ry=None, rx=None):
+    same_batch = ry is None
+    ry, rx = (y, x) if same_batch else (ry, rx)
+    d = np.sqrt(((x[:, None].astype(np.float64) - rx[None]) ** 2).sum(-1))
+    out = []
+    for a in range(len(y)):
+        terms = [
+            d[a, j] ** 2 if ry[j] == y[a] else max(margin - d[a, j], 0.0) ** 2
+            for j in range(len(ry))
+            if not (same_batch and j == a)
+        ]
+        out.append(np.mean(terms) if terms else 0.0)
+    return np.array(out)
+
+
+def test_batch_contrastive_loss_bruteforce_reference_set_and_round_trip():
+    rng = np.random.default_rng(7)
+    y, x = rng.integers(0, 3, 10), rng.normal(size=(10, 4)).astype("float32")
+    ry, rx = rng.integers(0, 3, 6), rng.normal(size=(6, 4)).astype("float32")
+    got = keras.ops.convert_to_numpy(L.batch_contrastive_loss(y, x, 2.0))
+    np.testing.assert_allclose(got, _batch_reference(y, x, 2.0), rtol=1e-4, atol=1e-5)
+    got = L.batch_contrastive_loss(y, x, 2.0, ref_labels=ry, ref_embeddings=rx)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(got), _batch_reference(y, x, 2.0, ry, rx), rtol=1e-4, atol=1e-5
+    )
+    loss = L.BatchContrastiveLoss(margin=2.0, miner="batch-all")
+    np.testing.assert_allclose(float(loss(y, x)), _batch_reference(y, x, 2.0).mean(), rtol=1e-4)
+    back = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(back) is L.BatchContrastiveLoss and back.get_config() == loss.get_config()
+    assert isinstance(L.get("batch-contrastive"), L.BatchContrastiveLoss)
+    single = L.batch_contrastive_loss(np.array([0]), x[:1])  # one anchor, no pair: 0
+    assert float(keras.ops.convert_to_numpy(single)[0]) == 0.0
+    with pytest.raises(ValueError, match="similarity"):
+        L.batch_contrastive_loss(y, x, distance="cosine")
+    with pytest.raises(ValueError, match="margin"):
+        L.BatchContrastiveLoss(margin=-1.0)

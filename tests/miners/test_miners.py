@@ -240,3 +240,82 @@ def test_row_cumsum_and_count_less_equal_bruteforce():
     np.testing.assert_array_equal(_np(counts), want)
     sorted_masked = np.take_along_axis(np.where(mask, values, np.inf), _np(order), axis=1)
     assert np.all(sorted_masked[:, 1:] >= sorted_masked[:, :-1])
+
+
+def test_one_contract_keyword_arguments_and_reference_rows(batch):
+    y, x = batch
+    rng = np.random.default_rng(8)
+    ry = rng.integers(0, 4, size=9).astype("int32")
+    rx = rng.normal(size=(9, 6)).astype("float32")
+    valid = np.ones(9, bool)
+    valid[[2, 5]] = False  # empty memory slots
+    d = _np(D.euclidean_distance_matrix(x, rx))
+    same = y[:, None] == ry[None, :]
+    pos, neg = same & valid, ~same & valid
+    for name in M.available_miners():
+        miner = M.get_miner(name)
+        res = miner.mine(
+            D.euclidean_distance_matrix(x, rx), y, embeddings=x, ref_labels=ry, ref_valid=valid
+        )
+        for mask, allowed in ((res.positive, pos), (res.negative, neg)):
+            assert _np(mask).shape == (len(y), len(ry)), name
+            assert np.all(_np(mask)[~allowed] == 0), name  # never an invalid or wrong pair
+        with pytest.raises(TypeError):
+            miner.mine(D.pairwise_distance(x), y, False)  # is_inverted is keyword-only
+    hard = M.BatchHardMiner().mine(d, y, ref_labels=ry, ref_valid=valid)
+    for a in range(len(y)):
+        if pos[a].any():
+            assert _np(hard.positive)[a, np.argmax(np.where(pos[a], d[a], -np.inf))] == 1
+        assert _np(hard.negative)[a, np.argmin(np.where(neg[a], d[a], np.inf))] == 1
+
+
+def test_one_triplet_per_anchor_flag():
+    assert M.BatchHardMiner().one_triplet_per_anchor
+    assert M.EasyPositiveMiner(negatives="hardest").one_triplet_per_anchor
+    assert not M.EasyPositiveMiner().one_triplet_per_anchor
+    assert not M.BatchAllMiner().one_triplet_per_anchor
+    assert not M.SemiHardMiner().one_triplet_per_anchor
+
+
+def test_distance_weighted_reads_the_dimension_from_embeddings(batch):
+    y, x = batch
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    d = D.pairwise_distance(xn)
+    a = M.DistanceWeightedMiner(seed=4).mine(d, y, embeddings=xn)
+    b = M.DistanceWeightedMiner(seed=4).mine(d, y, dim=6)
+    np.testing.assert_array_equal(_np(a.negative), _np(b.negative))
+    c = M.DistanceWeightedMiner(seed=4)(y, xn)  # calling on embeddings: same samples
+    np.testing.assert_array_equal(_np(c.negative), _np(a.negative))
+    with pytest.raises(ValueError, match="embeddings"):
+        M.DistanceWeightedMiner().mine(d, y)
+
+
+def test_pair_masks_with_a_reference():
+    pos, neg = M.pair_masks(
+        np.array([0.0, 1.0], "float32"), np.array([0, 1, 1]), np.array([True, True, False])
+    )
+    np.testing.assert_array_equal(_np(pos), [[1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(_np(neg), [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(_np(M.pair_masks([3, 3])[0]), [[0, 1], [1, 0]])
+
+
+def test_triplet_distances_of_single_triplet_miners(batch):
+    y, x = batch
+    d = _np(D.pairwise_distance(x))
+    pos, neg = _masks(y)
+    hp, hn = M.BatchHardMiner().triplet_distances(D.pairwise_distance(x), y)
+    # the base implementation (from the one-hot rows of mine()) gives the same numbers
+    base_hp, base_hn = M.Miner.triplet_distances(M.BatchHardMiner(), D.pairwise_distance(x), y)
+    np.testing.assert_allclose(_np(hp), _np(base_hp), rtol=1e-6)
+    np.testing.assert_allclose(_np(hn), _np(base_hn), rtol=1e-6)
+    ep, en = M.EasyPositiveMiner(negatives="hardest").triplet_distances(D.pairwise_distance(x), y)
+    for a in range(len(y)):
+        if pos[a].any():
+            np.testing.assert_allclose(_np(hp)[a], d[a][pos[a]].max(), rtol=1e-5)
+            np.testing.assert_allclose(_np(ep)[a], d[a][pos[a]].min(), rtol=1e-5)
+        else:  # the singleton: no positive
+            assert _np(hp)[a] == -np.inf and _np(ep)[a] == -np.inf
+        np.testing.assert_allclose(_np(hn)[a], d[a][neg[a]].min(), rtol=1e-5)
+        np.testing.assert_allclose(_np(en)[a], d[a][neg[a]].min(), rtol=1e-5)
+    with pytest.raises(ValueError, match="one_triplet_per_anchor"):
+        M.BatchAllMiner().triplet_distances(D.pairwise_distance(x), y)
