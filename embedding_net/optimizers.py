@@ -13,12 +13,15 @@ again once this module is imported (:func:`embedding_net.load_model` does that):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
 
 from embedding_net.callbacks import monitored
-from embedding_net.config.schema import OptimizerConfig, ScheduleConfig
+
+if TYPE_CHECKING:  # the config only describes; this module never imports it at run time
+    from embedding_net.config.schema import OptimizerConfig, ScheduleConfig
 
 
 @keras.saving.register_keras_serializable(package="embedding_net")
