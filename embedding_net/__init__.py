@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "BaseNetwork": "embedding_net.models",
+    "ClassifierTrainingModel": "embedding_net.models",
     "SiameseModel": "embedding_net.models",
     "TripletModel": "embedding_net.models",
     "available_backbones": "embedding_net.models",
@@ -32,6 +33,7 @@ _SUBPACKAGES = (
     "data",
     "distances",
     "evaluation",
+    "heads",
     "layers",
     "losses",
     "miners",

@@ -4,6 +4,12 @@
   :class:`ContrastiveLoss` and their functions.
 - Hermans et al. batch-hard / batch-all triplet losses with ``distance=`` and ``miner=``.
 - :func:`get` resolves a loss name (:func:`available_losses`).
+- :class:`CombinedLoss`: a weighted sum of in-batch losses.
+- Class weights (ArcFace, CosFace, proxies, centres) live in the layers of
+  :mod:`embedding_net.heads`, inside :class:`embedding_net.models.ClassifierTrainingModel`;
+  the pure functions (:func:`arcface_loss`, :func:`proxy_anchor_loss`, ...) take the weights
+  as an argument. The loss classes that own weights (:class:`ArcFaceLoss`, ...) and
+  :class:`XBMLoss` are deprecated.
 """
 
 from embedding_net.losses.base import MetricLoss, available_losses, get, register_loss
@@ -16,6 +22,7 @@ from embedding_net.losses.batch_triplet import (
 )
 from embedding_net.losses.center import CenterLoss, center_loss
 from embedding_net.losses.circle import CircleLoss, circle_loss
+from embedding_net.losses.combined import CombinedLoss
 from embedding_net.losses.contrastive import ContrastiveLoss, contrastive_loss
 from embedding_net.losses.identity import (
     IdentityCrossEntropy,
@@ -45,12 +52,7 @@ from embedding_net.losses.npairs import (
     npairs_loss,
     ntxent_loss,
 )
-from embedding_net.losses.parametric import (
-    LossParameters,
-    LossParametersMixin,
-    ParametricLoss,
-    attach_loss_parameters,
-)
+from embedding_net.losses.parametric import ParametricLoss
 from embedding_net.losses.proxy import (
     ProxyAnchorLoss,
     ProxyNCALoss,
@@ -70,6 +72,7 @@ from embedding_net.losses.xbm import CrossBatchMemory, XBMLoss
 __all__ = [
     "BatchAllTripletLoss",
     "BatchHardTripletLoss",
+    "CombinedLoss",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "batch_triplet_loss",
@@ -97,8 +100,6 @@ __all__ += [
     "IdentitySoftmaxLoss",
     "InfoNCELoss",
     "LiftedStructureLoss",
-    "LossParameters",
-    "LossParametersMixin",
     "MultiSimilarityLoss",
     "NPairsLoss",
     "NTXentLoss",
@@ -110,7 +111,6 @@ __all__ += [
     "SupervisedContrastiveLoss",
     "XBMLoss",
     "arcface_loss",
-    "attach_loss_parameters",
     "center_loss",
     "circle_loss",
     "cosface_loss",

@@ -34,13 +34,13 @@ def center_loss(labels, embeddings, centers):
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class CenterLoss(ParametricLoss):
-    """Center loss with its own class centres (initialised at 0); see :func:`center_loss`.
+    """Deprecated: use :class:`~embedding_net.heads.CenterHead`. Center loss with its own
+    class centres (initialised at 0); see :func:`center_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(center_loss)
-    layer_initializer = "zeros"
+    head_class = "CenterHead"
 
     def __init__(
         self,

@@ -115,10 +115,12 @@ def identity_softmax_loss(
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class IdentitySoftmaxLoss(ParametricLoss):
-    """Linear identity classifier + label-smoothed cross-entropy, with its own class-weight
-    matrix; see :func:`identity_softmax_loss`. The "ID loss" of the strong re-id recipe::
+    """Deprecated: use :class:`~embedding_net.heads.IdentitySoftmaxHead`. Linear identity
+    classifier + label-smoothed cross-entropy, with its own class-weight matrix; see
+    :func:`identity_softmax_loss`. The "ID loss" of the strong re-id recipe is now::
 
-        WeightedLossSum([BatchHardTripletLoss(0.3), IdentitySoftmaxLoss(num_classes, scale=16)])
+        ClassifierTrainingModel(network, IdentitySoftmaxHead(num_classes, scale=16),
+                                metric_loss=BatchHardTripletLoss(0.3))
 
     Args:
         num_classes: number of identities; embedding_dim: embedding size (or ``None``: built
@@ -130,7 +132,7 @@ class IdentitySoftmaxLoss(ParametricLoss):
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(identity_softmax_loss)
+    head_class = "IdentitySoftmaxHead"
 
     def __init__(
         self,

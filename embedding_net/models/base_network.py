@@ -222,13 +222,28 @@ class BaseNetwork(keras.Model):
 
     # ------------------------------------------------------------------ training helpers
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
-        """``keras.Model.compile``; a loss that owns trainable weights (ArcFace, proxies,
-        centres: ``embedding_net.losses.ParametricLoss``) has them attached to this model,
-        so the optimizer trains them and ``save``/``load_model`` keep them."""
-        if loss is not None:
-            from embedding_net.losses.parametric import attach_compiled_losses
+        """``keras.Model.compile`` with an in-batch loss on ``(labels, embeddings)``.
 
-            attach_compiled_losses(self, loss)
+        Raises:
+            ValueError: ``loss`` is (or holds) a deprecated loss with its own weights
+                (``ArcFaceLoss``, ``CosFaceLoss``, ``ProxyAnchorLoss``, ``XBMLoss``, ...):
+                a network cannot train or save them; wrap it in a
+                :class:`~embedding_net.models.ClassifierTrainingModel` with the matching
+                head of :mod:`embedding_net.heads` instead.
+        """
+        if loss is not None:
+            from embedding_net.losses.parametric import find_parametric_losses
+
+            owners = find_parametric_losses(loss)
+            if owners:
+                name = type(owners[0]).__name__
+                raise ValueError(
+                    f"BaseNetwork.compile: {name} owns trainable weights, which a network "
+                    "cannot train or save; wrap the network instead: "
+                    "ClassifierTrainingModel(network, head=<the matching "
+                    "embedding_net.heads layer, e.g. CosFaceHead(num_classes)>, "
+                    "metric_loss=..., memory=...) (see docs/models.md)"
+                )
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
