@@ -150,11 +150,13 @@ def _make(name: str, params: dict, num_classes: int, embedding_dim: int, where: 
 
 
 def _entry(make, where: str, key: str):
+    """``make()``; a ValueError whose message does not start with ``where`` is prefixed with
+    ``key`` (the config key at fault)."""
     try:
         return make()
     except ValueError as exc:
         text = str(exc)
-        raise ValueError(text if text.startswith(where) else f"{where}.{key}: {text}") from None
+        raise ValueError(text if text.startswith(where) else f"{key}: {text}") from None
 
 
 def build_objective(
@@ -185,7 +187,7 @@ def build_objective(
     kind, main = _entry(
         lambda: _make(config.name, config.params, num_classes, embedding_dim, where, miner),
         where,
-        "name",
+        f"{where}.name",
     )
     objective = TrainingObjective()
     if kind == "head":
@@ -202,7 +204,7 @@ def build_objective(
             config.identity_loss, config.identity_params, num_classes, embedding_dim, id_where
         ),
         id_where,
-        "loss",
+        f"{where}.identity_loss",
     )
     return _add_identity(objective, id_kind, identity, config, where)
 

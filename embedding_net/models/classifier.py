@@ -119,6 +119,8 @@ class ClassifierTrainingModel(keras.Model):
             name="memory_loss",
         )
         self._build_parts()
+        # built once its parts are: the optimizer can be built (and its state loaded) at once
+        self.built = bool(network.built)
 
     def _build_parts(self):
         dim = _output_dim(self.network)
