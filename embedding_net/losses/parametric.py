@@ -28,7 +28,7 @@ def _deprecated(owner: str, replacement: str) -> None:
         f"in layers now; use {replacement} in an "
         "embedding_net.models.ClassifierTrainingModel (see docs/models.md)",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 

@@ -178,3 +178,45 @@ def test_identity_head_weights_are_trained_with_the_network():
     images = np.random.default_rng(0).integers(0, 255, (6, 16, 16, 3)).astype(np.uint8)
     model.fit(images, np.repeat(np.arange(3), 2), epochs=1, batch_size=6, verbose=0)
     assert np.abs(keras.ops.convert_to_numpy(matrix) - before).max() > 0  # the class weights move
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        {"name": "batch-hard-triplet", "identity_loss": "cosface", "identity_weight": 0.5},
+        {"name": "xbm", "params": {"loss": "multi-similarity", "memory_size": 24}},
+    ],
+)
+def test_train_run_with_own_weights_saves_resumes_and_writes_the_network(tmp_path, loss):
+    from embedding_net.config import parse_config
+    from embedding_net.models import BaseNetwork, ClassifierTrainingModel
+    from embedding_net.training import train
+    from tests.config.tiny_run import tiny_config_dict, write_class_folders
+
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(data, tmp_path / "run", loss=loss, training={"epochs": 1})
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
+    result = train(parse_config(mapping))
+    assert np.isfinite(result.history["loss"]).all()
+    assert {"metric_loss"} <= set(result.history)
+    final = keras.saving.load_model(tmp_path / "run" / "final.keras")
+    assert isinstance(final, ClassifierTrainingModel)
+    parts = [final.head, final.memory]
+    trained = [p for p in parts if p is not None]
+    assert len(trained) == 1 and trained[0].built
+    network = keras.saving.load_model(tmp_path / "run" / "network.keras")
+    assert isinstance(network, BaseNetwork)  # the inference copy: no head, no memory
+    assert len(network.weights) == len(final.network.weights)
+    # resume: the backup holds the head / memory and the optimizer state
+    mapping["training"]["epochs"] = 2
+    resumed = train(parse_config(mapping), resume=True)
+    assert resumed.epochs_run == 1
+    again = keras.saving.load_model(tmp_path / "run" / "final.keras")
+    if final.memory is not None:  # the memory carried on from the first run: 2 x 6 + 2 x 6
+        assert int(keras.ops.convert_to_numpy(again.memory.pointer)) == 0
+        assert int(keras.ops.convert_to_numpy(final.memory.pointer)) == 12
+    else:
+        assert not np.array_equal(
+            keras.ops.convert_to_numpy(again.head.weight_matrix),
+            keras.ops.convert_to_numpy(final.head.weight_matrix),
+        )
