@@ -19,6 +19,9 @@ from embedding_net.layers import (
 from embedding_net.layers.pooling import validate_grid
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES
 from embedding_net.models.backbones import build_backbone
+from embedding_net.models.freezing import freeze_layers as _freeze_layers
+from embedding_net.models.freezing import frozen_layer_paths as _frozen_layer_paths
+from embedding_net.models.replicas import returns_scalar as _returns_scalar
 
 logger = logging.getLogger(__name__)
 
@@ -225,25 +228,18 @@ class BaseNetwork(keras.Model):
         """``keras.Model.compile`` with an in-batch loss on ``(labels, embeddings)``.
 
         Raises:
-            ValueError: ``loss`` is (or holds) a deprecated loss with its own weights
-                (``ArcFaceLoss``, ``CosFaceLoss``, ``ProxyAnchorLoss``, ``XBMLoss``, ...):
-                a network cannot train or save them; wrap it in a
-                :class:`~embedding_net.models.ClassifierTrainingModel` with the matching
-                head of :mod:`embedding_net.heads` instead.
-        """
-        if loss is not None:
-            from embedding_net.losses.parametric import find_parametric_losses
+            ValueError: ``loss`` holds a deprecated loss with weights of its own
+                (``CosFaceLoss``, ``XBMLoss``, ...), which a network cannot train or save:
+                use a :class:`~embedding_net.models.ClassifierTrainingModel` with a head."""
+        from embedding_net.losses.parametric import find_parametric_losses
 
-            owners = find_parametric_losses(loss)
-            if owners:
-                name = type(owners[0]).__name__
-                raise ValueError(
-                    f"BaseNetwork.compile: {name} owns trainable weights, which a network "
-                    "cannot train or save; wrap the network instead: "
-                    "ClassifierTrainingModel(network, head=<the matching "
-                    "embedding_net.heads layer, e.g. CosFaceHead(num_classes)>, "
-                    "metric_loss=..., memory=...) (see docs/models.md)"
-                )
+        for owner in find_parametric_losses(loss) if loss is not None else ():
+            raise ValueError(
+                f"BaseNetwork.compile: {type(owner).__name__} owns trainable weights, which a "
+                "network cannot train or save; use ClassifierTrainingModel(network, head=<an "
+                "embedding_net.heads layer, e.g. CosFaceHead(num_classes)>, metric_loss=..., "
+                "memory=...) instead (see docs/models.md)"
+            )
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -374,42 +370,6 @@ class BaseNetwork(keras.Model):
         return cls(**config)
 
 
-def _frozen_layer_paths(backbone: keras.Model) -> list[str] | None:
-    """The frozen layers of a trainable backbone, as ``BaseNetwork(frozen_backbone_layers=)``
-    takes them: top-level layer names, ``"submodel/layer"`` paths inside a trainable nested
-    model. ``None`` when nothing is frozen or the whole backbone is (``freeze_backbone``)."""
-    if not backbone.trainable:
-        return None
-    return list(_frozen_paths(backbone, "")) or None
-
-
-def _frozen_paths(model: keras.Model, prefix: str):
-    for layer in model.layers:
-        path = prefix + layer.name
-        if not layer.trainable:
-            yield path
-        elif isinstance(layer, keras.Model):
-            yield from _frozen_paths(layer, path + "/")
-
-
-def _freeze_layers(backbone: keras.Model, paths) -> None:
-    """Set ``trainable = False`` on the backbone layers named by ``paths`` (see
-    :func:`_frozen_layer_paths`)."""
-    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
-        raise ValueError(f"frozen_backbone_layers must be a list of layer names, got {paths!r}")
-    for path in paths:
-        layer = backbone
-        for name in path.split("/"):
-            children = {child.name: child for child in getattr(layer, "layers", ())}
-            if not isinstance(layer, keras.Model) or name not in children:
-                raise ValueError(
-                    f"frozen_backbone_layers: {path!r} is not a layer of the backbone "
-                    f"{backbone.name!r}"
-                )
-            layer = children[name]
-        layer.trainable = False
-
-
 def _validate_input_shape(input_shape) -> tuple:
     try:
         shape = tuple(None if d is None else int(d) for d in input_shape)
@@ -432,12 +392,3 @@ def _validate_center_crop(center_crop, input_shape: tuple) -> tuple | None:
             f"center_crop={crop} is larger than the images of input_shape {input_shape}"
         )
     return crop
-
-
-def _returns_scalar(loss, y, y_pred) -> bool:
-    """Whether a compiled loss returns one scalar instead of per-sample values (traced only for
-    its static shape; the unused value is pruned from the graph)."""
-    if loss is None or isinstance(loss, (dict, list, tuple, str)):
-        return False
-    fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
-    return len(fn(y, y_pred).shape) == 0

@@ -18,6 +18,7 @@ from embedding_net.losses.xbm import (
     _reference_values,
     resolve_reference_loss,
 )
+from embedding_net.models.replicas import returns_scalar
 
 
 class _ValuesLoss(keras.losses.Loss):
@@ -259,6 +260,6 @@ def _per_replica(loss, y, y_pred, sample_weight, replicas: int):
     """``loss(y, y_pred, sample_weight)``; a scalar-valued loss (Proxy-Anchor) is divided by
     the replica count, which Keras does only for per-sample values (see BaseNetwork)."""
     value = loss(y, y_pred, sample_weight=sample_weight)
-    if replicas > 1 and len(loss.call(y, y_pred).shape) == 0:
+    if replicas > 1 and returns_scalar(loss, y, y_pred):
         value = value / replicas
     return value
