@@ -130,3 +130,27 @@ def test_loss_by_name_errors():
         XBMLoss(CircleLoss(), loss_params={"margin": 0.3})
     with pytest.raises(ValueError, match="reference set"):
         XBMLoss("contrastive")
+
+
+def test_memory_wraps_any_loss_with_a_compute_method():
+    # the one call XBM makes: loss.compute(labels, embeddings, ref_labels=, ref_embeddings=,
+    # ref_valid=) -> per-sample values; any in-batch loss providing it can be wrapped
+    class MeanRefDistance(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return keras.ops.zeros_like(y_pred[:, 0])
+
+        def compute(self, labels, embeddings, *, ref_labels, ref_embeddings, ref_valid):
+            valid = keras.ops.cast(ref_valid, "float32")
+            d = keras.ops.sum(keras.ops.square(embeddings[:, None] - ref_embeddings[None]), -1)
+            return keras.ops.sum(d * valid, 1) / keras.ops.maximum(keras.ops.sum(valid), 1.0)
+
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Identity()(inputs))
+    memory = CrossBatchMemory(4)
+    model = ClassifierTrainingModel(network, metric_loss=MeanRefDistance(), memory=memory)
+    y, x = np.array([0, 1]), np.array([[1.0, 0, 0], [0, 1.0, 0]], "float32")
+    assert float(model.compute_loss(x, y, x, training=True)) == 0.0  # empty memory
+    assert int(ref.to_numpy(memory.pointer)) == 2
+    x2 = np.array([[0, 0, 1.0], [0, 0, 1.0]], "float32")
+    got = float(model.compute_loss(x2, y, x2, training=False))
+    np.testing.assert_allclose(got, 2.0, rtol=1e-6)  # every |x2_i - x_j|^2 is 2
