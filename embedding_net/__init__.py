@@ -2,18 +2,22 @@
 
 The public API is re-exported here lazily, so that ``import embedding_net`` (and the
 ``embedding-net --help`` command) does not pay for importing a Keras backend until a
-model, loss or layer is actually used.
+model, loss or layer is actually used. When Keras is already imported, ``import
+embedding_net`` registers the library's classes with Keras at once, so that plain
+``keras.saving.load_model`` restores our models (:func:`load_model` works in any order).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
     "BaseNetwork": "embedding_net.models",
+    "ClassifierTrainingModel": "embedding_net.models",
     "SiameseModel": "embedding_net.models",
     "TripletModel": "embedding_net.models",
     "available_backbones": "embedding_net.models",
@@ -32,6 +36,7 @@ _SUBPACKAGES = (
     "data",
     "distances",
     "evaluation",
+    "heads",
     "layers",
     "losses",
     "miners",
@@ -52,3 +57,7 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
+
+
+if "keras" in sys.modules:  # Keras is loaded already: registering costs little now
+    importlib.import_module("embedding_net.saving").register_all()

@@ -3,7 +3,7 @@
 Keras' ``load_model`` compiles a loaded model from its saved compile config only when the
 model keeps the stock ``keras.Model.compile``; a model that overrides ``compile``
 (:class:`~embedding_net.BaseNetwork`, ``SiameseModel``, ``TripletModel``,
-:class:`~embedding_net.losses.LossParametersMixin`) must implement ``compile_from_config``
+:class:`~embedding_net.models.ClassifierTrainingModel`) must implement ``compile_from_config``
 itself. They all call :func:`compile_from_config`. This module imports only Keras, so that
 both ``models`` and ``losses`` may use it.
 """
@@ -25,7 +25,9 @@ def compile_from_config(model: keras.Model, config: dict) -> None:
     loads the saved optimizer state into it.
 
     Like Keras, a compile config that cannot be deserialized (e.g. a custom optimizer whose
-    module is not imported) leaves the model loaded but uncompiled, with a warning.
+    module is not imported) leaves the model loaded but uncompiled, with a warning; so does
+    one the model's ``compile`` refuses (a file written by an older version whose loss
+    owned class weights: ``BaseNetwork.compile`` no longer takes such losses).
 
     Args:
         model: the loaded model; its own ``compile`` is called.
@@ -40,6 +42,14 @@ def compile_from_config(model: keras.Model, config: dict) -> None:
             exc,
         )
         return
-    model.compile(**config)
+    try:
+        model.compile(**config)
+    except ValueError as exc:
+        logger.warning(
+            "%s was loaded without its training configuration (compile it again to train): %s",
+            model.name,
+            exc,
+        )
+        return
     if getattr(model, "optimizer", None) is not None and model.built:
         model.optimizer.build(model.trainable_variables)

@@ -1,10 +1,10 @@
 """Load a ``.keras`` file holding embedding_net objects, in a fresh process.
 
-``import embedding_net`` is lazy (no Keras backend until a model or loss is used), so the
-library's classes are registered with Keras only once their modules are imported. A script
-that only does ``keras.saving.load_model("network.keras")`` after ``import embedding_net``
-would fail with "Could not locate class 'BaseNetwork'"; :func:`load_model` imports every module
-that registers a class first::
+``import embedding_net`` is lazy (no Keras backend until a model or loss is used). When Keras
+is already imported, ``import embedding_net`` registers every class at once, so plain
+``keras.saving.load_model`` works after ``import keras; import embedding_net``. Otherwise the
+classes are registered when their modules are imported; :func:`load_model` imports every
+module that registers a class first, in any order::
 
     import embedding_net as en
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 # every module with a @keras.saving.register_keras_serializable class or function
 REGISTERING_MODULES = (
-    "embedding_net.config.losses",
     "embedding_net.optimizers",
     "embedding_net.distances",
+    "embedding_net.heads",
     "embedding_net.layers",
     "embedding_net.losses",
     "embedding_net.miners",

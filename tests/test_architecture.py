@@ -34,6 +34,11 @@ ALLOWED = {
     "optimizers": FOUNDATION | {"callbacks"},
     "config": FOUNDATION | {"distances", "miners", "losses", "data", "evaluation", "optimizers"},
 }
+#: Named exceptions, each kept for one release only (docs/migration.md):
+#: the deprecated loss classes that own weights (ArcFaceLoss, ...) hold a head layer, and the
+#: deprecated alias modules of config/ re-export what moved to training/ and evaluation/.
+DEPRECATED_EDGES = {("losses", "heads")}
+DEPRECATED_MODULES = {"config/losses.py", "config/optimizers.py", "config/validation.py"}
 #: The application layer may import everything.
 TOP = {"training", "demo", "app", "cli", "__main__", "__init__"}
 #: Modules that import only their own unit at run time.
@@ -79,12 +84,13 @@ def _violations(files, package: Path = PACKAGE) -> list[str]:
     found = []
     for path in files:
         unit = _unit(path, package)
-        if unit in TOP:
+        if unit in TOP or path.relative_to(package).as_posix() in DEPRECATED_MODULES:
             continue
         assert unit in ALLOWED, f"{path}: unit {unit!r} is missing from the import rule"
         skip = _type_checking_lines(path)
         for line, target in _imports(path):
-            if target != unit and line not in skip and target not in ALLOWED[unit]:
+            allowed = ALLOWED[unit] | {b for a, b in DEPRECATED_EDGES if a == unit}
+            if target != unit and line not in skip and target not in allowed:
                 found.append(f"{path.relative_to(package.parent)}:{line}: {unit} -> {target}")
     return found
 

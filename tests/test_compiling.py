@@ -1,5 +1,5 @@
 """compile_from_config: the one re-compile path of every model with an overridden ``compile``
-(BaseNetwork, SiameseModel, TripletModel, LossParametersMixin)."""
+(BaseNetwork, SiameseModel, TripletModel, ClassifierTrainingModel)."""
 
 import logging
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from embedding_net.compiling import compile_from_config
-from embedding_net.losses import ArcFaceLoss, TripletSemiHardLoss
-from embedding_net.models import BaseNetwork
+from embedding_net.heads import ArcFaceHead
+from embedding_net.losses import TripletSemiHardLoss
+from embedding_net.models import BaseNetwork, ClassifierTrainingModel
 from tests.losses.mixin_model import TinyEmbedder
 from tests.models.helpers import edit_saved_config
 
@@ -32,9 +33,10 @@ def _trained(kind):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=TripletSemiHardLoss())
         x = images
     else:
-        model = TinyEmbedder()
-        model.build((None, 6))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ArcFaceLoss(4, 8))
+        network = TinyEmbedder()
+        network.build((None, 6))
+        model = ClassifierTrainingModel(network, ArcFaceHead(4, 8))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
     return model, x, y
 
@@ -43,7 +45,7 @@ def _values(variables):
     return [keras.ops.convert_to_numpy(v) for v in variables]
 
 
-@pytest.mark.parametrize("kind", ["base_network", "mixin"])
+@pytest.mark.parametrize("kind", ["base_network", "classifier"])
 def test_loaded_model_is_recompiled_with_its_optimizer_state(tmp_path, recwarn, kind):
     model, x, y = _trained(kind)
     path = tmp_path / f"{kind}.keras"
@@ -67,7 +69,7 @@ def _unknown_optimizer(config):
     }
 
 
-@pytest.mark.parametrize("kind", ["base_network", "mixin"])
+@pytest.mark.parametrize("kind", ["base_network", "classifier"])
 def test_unknown_optimizer_loads_uncompiled_with_a_warning(tmp_path, caplog, kind):
     model, x, y = _trained(kind)
     path = tmp_path / f"{kind}.keras"
@@ -80,23 +82,27 @@ def test_unknown_optimizer_loads_uncompiled_with_a_warning(tmp_path, caplog, kin
     assert getattr(loaded, "optimizer", None) is None
     # the weights are there; compiling again makes it trainable
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
-    loaded.compile(optimizer="adam", loss=model.loss)
+    loaded.compile(optimizer="adam", loss=model.loss)  # (None for the classifier model)
     loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)
 
 
 def test_compile_from_config_builds_the_optimizer_on_the_trainable_variables():
-    model = TinyEmbedder()
-    model.build((None, 6))
-    model.dense.trainable = False
-    model.compile(optimizer="adam", loss=ArcFaceLoss(4, 8))
+    def frozen_model():
+        network = TinyEmbedder()
+        network.build((None, 6))
+        network.dense.trainable = False
+        return ClassifierTrainingModel(network, ArcFaceHead(4, 8))
+
+    model = frozen_model()
+    model.compile(optimizer="adam")
     config = model.get_compile_config()
-    fresh = TinyEmbedder()
-    fresh.build((None, 6))
-    fresh.dense.trainable = False
+    fresh = frozen_model()
     compile_from_config(fresh, config)
     assert fresh.optimizer.built
     # ArcFace's class matrix is the only trainable variable: Adam keeps two slots for it
     assert [tuple(v.shape) for v in fresh.trainable_variables] == [(4, 8)]
     slots = [v for v in fresh.optimizer.variables if tuple(v.shape) == (4, 8)]
     assert len(slots) == 2
-    assert isinstance(fresh.loss, ArcFaceLoss) and fresh.loss_layer is fresh.loss.layer
+    assert isinstance(fresh.head, ArcFaceHead) and fresh.trainable_variables[0] is (
+        fresh.head.weight_matrix
+    )

@@ -126,7 +126,8 @@ class ModelConfig:
         head: siamese head: ``distance`` (contrastive) or ``merge``
             (``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
         distance: pair distance of siamese/triplet models: ``euclidean``,
-            ``squared_euclidean`` or ``cosine``.
+            ``squared_euclidean`` or ``angular`` (``1 - cos``; ``cosine`` is its deprecated
+            spelling).
         margin: contrastive / triplet margin of siamese/triplet models.
         contrastive_weight: extra contrastive term of the merge head.
     """
@@ -150,7 +151,7 @@ class ModelConfig:
         Literal["none", "scale", "tf", "torch", "caffe", "standardize"] | None  # type: ignore[valid-type]
     ) = None
     head: Literal["distance", "merge"] = "distance"
-    distance: Literal["euclidean", "squared_euclidean", "cosine"] = "euclidean"
+    distance: Literal["euclidean", "squared_euclidean", "angular", "cosine"] = "euclidean"
     margin: float = constrained(1.0, POSITIVE)
     contrastive_weight: float = 0.0
 

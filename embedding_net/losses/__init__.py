@@ -11,6 +11,12 @@ loss takes ``distance=``, ``miner=`` and a reference set (``ref_labels``, ``ref_
   pair-based family (multi-similarity, circle, lifted structure, N-pairs, NT-Xent / InfoNCE,
   supervised contrastive).
 - :func:`get` resolves a loss name (:func:`available_losses`); :func:`register_loss` adds one.
+- :class:`CombinedLoss`: a weighted sum of in-batch losses.
+- Class weights (ArcFace, CosFace, proxies, centres) live in the layers of
+  :mod:`embedding_net.heads`, inside :class:`embedding_net.models.ClassifierTrainingModel`;
+  the pure functions (:func:`arcface_loss`, :func:`proxy_anchor_loss`, ...) take the weights
+  as an argument. The loss classes that own weights (:class:`ArcFaceLoss`, ...) and
+  :class:`XBMLoss` are deprecated.
 """
 
 from embedding_net.losses.base import MetricLoss, available_losses, get, register_loss
@@ -23,6 +29,7 @@ from embedding_net.losses.batch_triplet import (
 )
 from embedding_net.losses.center import CenterLoss, center_loss
 from embedding_net.losses.circle import CircleLoss, circle_loss
+from embedding_net.losses.combined import CombinedLoss
 from embedding_net.losses.contrastive import (
     BatchContrastiveLoss,
     ContrastiveLoss,
@@ -57,12 +64,7 @@ from embedding_net.losses.npairs import (
     npairs_loss,
     ntxent_loss,
 )
-from embedding_net.losses.parametric import (
-    LossParameters,
-    LossParametersMixin,
-    ParametricLoss,
-    attach_loss_parameters,
-)
+from embedding_net.losses.parametric import ParametricLoss
 from embedding_net.losses.proxy import (
     ProxyAnchorLoss,
     ProxyNCALoss,
@@ -83,6 +85,7 @@ __all__ = [
     "BatchAllTripletLoss",
     "BatchContrastiveLoss",
     "BatchHardTripletLoss",
+    "CombinedLoss",
     "batch_all_triplet_loss",
     "batch_contrastive_loss",
     "batch_hard_triplet_loss",
@@ -111,8 +114,6 @@ __all__ += [
     "IdentitySoftmaxLoss",
     "InfoNCELoss",
     "LiftedStructureLoss",
-    "LossParameters",
-    "LossParametersMixin",
     "MultiSimilarityLoss",
     "NPairsLoss",
     "NTXentLoss",
@@ -124,7 +125,6 @@ __all__ += [
     "SupervisedContrastiveLoss",
     "XBMLoss",
     "arcface_loss",
-    "attach_loss_parameters",
     "center_loss",
     "circle_loss",
     "cosface_loss",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import float32, int_labels
 from embedding_net.losses.base import register_loss
+from embedding_net.losses.pairs import float32
 from embedding_net.losses.parametric import ParametricLoss
+from embedding_net.miners.masks import labels_to_int as int_labels
 
 
 def center_loss(labels, embeddings, centers):
@@ -34,13 +35,13 @@ def center_loss(labels, embeddings, centers):
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class CenterLoss(ParametricLoss):
-    """Center loss with its own class centres (initialised at 0); see :func:`center_loss`.
+    """Deprecated: use :class:`~embedding_net.heads.CenterHead`. Center loss with its own
+    class centres (initialised at 0); see :func:`center_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(center_loss)
-    layer_initializer = "zeros"
+    head_class = "CenterHead"
 
     def __init__(
         self,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import FunctionLoss, float32, int_labels
-from embedding_net.losses.base import register_loss
+from embedding_net.losses.base import MetricLoss, register_loss
+from embedding_net.losses.pairs import float32
 from embedding_net.losses.parametric import ParametricLoss
+from embedding_net.miners.masks import labels_to_int as int_labels
 
 
 def identity_cross_entropy(
@@ -50,8 +51,9 @@ def identity_cross_entropy(
     return -ops.sum(target * log_prob, axis=-1)
 
 
+@register_loss("identity-cross-entropy")
 @keras.saving.register_keras_serializable(package="embedding_net")
-class IdentityCrossEntropy(FunctionLoss):
+class IdentityCrossEntropy(MetricLoss):
     """Label-smoothed cross-entropy for identity heads; see :func:`identity_cross_entropy`.
 
     Unlike ``keras.losses.SparseCategoricalCrossentropy``, it takes label smoothing with
@@ -59,6 +61,7 @@ class IdentityCrossEntropy(FunctionLoss):
     """
 
     fn = staticmethod(identity_cross_entropy)
+    in_batch = False  # logits of a class head, not embeddings of a batch
 
     def __init__(
         self,
@@ -77,9 +80,6 @@ class IdentityCrossEntropy(FunctionLoss):
             label_smoothing=label_smoothing,
             from_logits=from_logits,
         )
-
-
-register_loss("identity-cross-entropy", IdentityCrossEntropy)
 
 
 def identity_softmax_loss(
@@ -115,10 +115,12 @@ def identity_softmax_loss(
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class IdentitySoftmaxLoss(ParametricLoss):
-    """Linear identity classifier + label-smoothed cross-entropy, with its own class-weight
-    matrix; see :func:`identity_softmax_loss`. The "ID loss" of the strong re-id recipe::
+    """Deprecated: use :class:`~embedding_net.heads.IdentitySoftmaxHead`. Linear identity
+    classifier + label-smoothed cross-entropy, with its own class-weight matrix; see
+    :func:`identity_softmax_loss`. The "ID loss" of the strong re-id recipe is now::
 
-        WeightedLossSum([BatchHardTripletLoss(0.3), IdentitySoftmaxLoss(num_classes, scale=16)])
+        ClassifierTrainingModel(network, IdentitySoftmaxHead(num_classes, scale=16),
+                                metric_loss=BatchHardTripletLoss(0.3))
 
     Args:
         num_classes: number of identities; embedding_dim: embedding size (or ``None``: built
@@ -130,7 +132,7 @@ class IdentitySoftmaxLoss(ParametricLoss):
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(identity_softmax_loss)
+    head_class = "IdentitySoftmaxHead"
 
     def __init__(
         self,

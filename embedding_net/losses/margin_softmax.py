@@ -1,7 +1,9 @@
 """Additive-margin softmax losses: ArcFace, CosFace and sub-center ArcFace.
 
-Each owns a class-weight matrix (see :mod:`embedding_net.losses.parametric`); attach it to
-the model (``BaseNetwork.compile`` does; otherwise ``attach_loss_parameters``).
+The functions take the class weights as an argument. Their class weights live in the heads
+:class:`~embedding_net.heads.ArcFaceHead`, :class:`~embedding_net.heads.CosFaceHead` and
+:class:`~embedding_net.heads.SubCenterArcFaceHead`; the loss classes here are deprecated
+shims (see :mod:`embedding_net.losses.parametric`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import math
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import float32, int_labels, l2_normalize, safe_sqrt
+from embedding_net.distances.functional import l2_normalize, safe_sqrt
 from embedding_net.losses.base import register_loss
+from embedding_net.losses.pairs import float32
 from embedding_net.losses.parametric import ParametricLoss
+from embedding_net.miners.masks import labels_to_int as int_labels
 
 
 def _class_cosines(embeddings, weight_matrix, num_centers: int):
@@ -93,7 +97,8 @@ def cosface_loss(labels, embeddings, weight_matrix, margin: float = 0.35, scale:
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class ArcFaceLoss(ParametricLoss):
-    """ArcFace loss with its own class-weight matrix; see :func:`arcface_loss`.
+    """Deprecated: use :class:`~embedding_net.heads.ArcFaceHead`. ArcFace loss with its own
+    class-weight matrix; see :func:`arcface_loss`.
 
     Args:
         num_classes: number of classes; embedding_dim: embedding size (or ``None``: built
@@ -104,7 +109,7 @@ class ArcFaceLoss(ParametricLoss):
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(arcface_loss)
+    head_class = "ArcFaceHead"
 
     def __init__(
         self,
@@ -131,11 +136,14 @@ class ArcFaceLoss(ParametricLoss):
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class SubCenterArcFaceLoss(ParametricLoss):
-    """Sub-center ArcFace (Deng et al., ECCV 2020): ``num_centers`` weight rows per class,
+    """Deprecated: use :class:`~embedding_net.heads.SubCenterArcFaceHead`.
+    Sub-center ArcFace (Deng et al., ECCV 2020): ``num_centers`` weight rows per class,
     the closest one used; see :func:`arcface_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
+
+    head_class = "SubCenterArcFaceHead"
 
     def __init__(
         self,
@@ -161,26 +169,16 @@ class SubCenterArcFaceLoss(ParametricLoss):
             scale=scale,
         )
 
-    def call(self, y_true, y_pred):
-        self.build(y_pred.shape[-1])
-        self._warn_if_detached()
-        return arcface_loss(
-            y_true,
-            y_pred,
-            float32(self.weight_matrix),
-            num_centers=self.num_centers,
-            **self._fn_kwargs,
-        )
-
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class CosFaceLoss(ParametricLoss):
-    """CosFace loss with its own class-weight matrix; see :func:`cosface_loss`.
+    """Deprecated: use :class:`~embedding_net.heads.CosFaceHead`. CosFace loss with its own
+    class-weight matrix; see :func:`cosface_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(cosface_loss)
+    head_class = "CosFaceHead"
 
     def __init__(
         self,

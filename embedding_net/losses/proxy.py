@@ -1,7 +1,9 @@
 """Proxy-based losses: Proxy-Anchor (Kim et al., CVPR 2020) and Proxy-NCA
 (Movshovitz-Attias et al., ICCV 2017; Teh et al., ECCV 2020 for the scale).
 
-Each owns one proxy per class (see :mod:`embedding_net.losses.parametric`).
+The functions take the proxies as an argument; the proxies live in the heads
+:class:`~embedding_net.heads.ProxyAnchorHead` and :class:`~embedding_net.heads.ProxyNCAHead`.
+The loss classes here are deprecated shims (see :mod:`embedding_net.losses.parametric`).
 """
 
 from __future__ import annotations
@@ -9,14 +11,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import (
-    float32,
-    int_labels,
-    l2_normalize,
-    masked_logsumexp,
-)
+from embedding_net.distances.functional import l2_normalize
 from embedding_net.losses.base import register_loss
+from embedding_net.losses.pairs import float32, masked_logsumexp
 from embedding_net.losses.parametric import ParametricLoss
+from embedding_net.miners.masks import labels_to_int as int_labels
 
 
 def proxy_anchor_loss(labels, embeddings, proxies, alpha: float = 32.0, margin: float = 0.1):
@@ -80,14 +79,14 @@ def proxy_nca_loss(labels, embeddings, proxies, scale: float = 9.0):
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class ProxyAnchorLoss(ParametricLoss):
-    """Proxy-Anchor loss with its own proxies; see :func:`proxy_anchor_loss`.
+    """Deprecated: use :class:`~embedding_net.heads.ProxyAnchorHead`. Proxy-Anchor loss with
+    its own proxies; see :func:`proxy_anchor_loss`.
 
     Proxies are initialised He-normal as in the authors' code. Returns a scalar.
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(proxy_anchor_loss)
-    layer_initializer = "he_normal"
+    head_class = "ProxyAnchorHead"
 
     def __init__(
         self,
@@ -114,12 +113,13 @@ class ProxyAnchorLoss(ParametricLoss):
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class ProxyNCALoss(ParametricLoss):
-    """Proxy-NCA loss with its own proxies; see :func:`proxy_nca_loss`.
+    """Deprecated: use :class:`~embedding_net.heads.ProxyNCAHead`. Proxy-NCA loss with its
+    own proxies; see :func:`proxy_nca_loss`.
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    fn = staticmethod(proxy_nca_loss)
+    head_class = "ProxyNCAHead"
 
     def __init__(
         self,

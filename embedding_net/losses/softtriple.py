@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from embedding_net.losses._modern_common import float32, int_labels, l2_normalize
+from embedding_net.distances.functional import l2_normalize
 from embedding_net.losses.base import register_loss
+from embedding_net.losses.pairs import float32
 from embedding_net.losses.parametric import ParametricLoss
+from embedding_net.miners.masks import labels_to_int as int_labels
 
 
 def softtriple_loss(
@@ -65,14 +67,14 @@ def softtriple_loss(
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class SoftTripleLoss(ParametricLoss):
-    """SoftTriple loss with its own ``num_centers`` centres per class; see
+    """Deprecated: use :class:`~embedding_net.heads.SoftTripleHead`. SoftTriple loss with its own ``num_centers`` centres per class; see
     :func:`softtriple_loss` (defaults are the paper's: K=10, lambda=20, gamma=0.1,
     tau=0.2, delta=0.01).
 
     Call: ``loss(labels (batch,), embeddings (batch, dim))``.
     """
 
-    layer_initializer = "he_normal"
+    head_class = "SoftTripleHead"
 
     def __init__(
         self,
@@ -100,17 +102,6 @@ class SoftTripleLoss(ParametricLoss):
             gamma=gamma,
             reg_weight=reg_weight,
             margin=margin,
-        )
-
-    def call(self, y_true, y_pred):
-        self.build(y_pred.shape[-1])
-        self._warn_if_detached()
-        return softtriple_loss(
-            y_true,
-            y_pred,
-            float32(self.weight_matrix),
-            num_centers=self.num_centers,
-            **self._fn_kwargs,
         )
 
 

@@ -18,12 +18,15 @@ from embedding_net.layers import (
     L2Normalize,
 )
 from embedding_net.layers.preprocessing import PREPROCESSING_MODES
+from embedding_net.models.freezing import freeze_layers as _freeze_layers
+from embedding_net.models.freezing import frozen_layer_paths as _frozen_layer_paths
 from embedding_net.models.network_arguments import (
     resolve_backbone,
     validate_center_crop,
     validate_head,
     validate_input_shape,
 )
+from embedding_net.models.replicas import returns_scalar as _returns_scalar
 
 logger = logging.getLogger(__name__)
 
@@ -170,13 +173,21 @@ class BaseNetwork(keras.Model):
 
     # ------------------------------------------------------------------ training helpers
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
-        """``keras.Model.compile``; a loss that owns trainable weights (ArcFace, proxies,
-        centres: ``embedding_net.losses.ParametricLoss``) has them attached to this model,
-        so the optimizer trains them and ``save``/``load_model`` keep them."""
-        if loss is not None:
-            from embedding_net.losses.parametric import attach_compiled_losses
+        """``keras.Model.compile`` with an in-batch loss on ``(labels, embeddings)``.
 
-            attach_compiled_losses(self, loss)
+        Raises:
+            ValueError: ``loss`` holds a deprecated loss with weights of its own
+                (``CosFaceLoss``, ``XBMLoss``, ...), which a network cannot train or save:
+                use a :class:`~embedding_net.models.ClassifierTrainingModel` with a head."""
+        from embedding_net.losses.parametric import find_parametric_losses
+
+        for owner in find_parametric_losses(loss) if loss is not None else ():
+            raise ValueError(
+                f"BaseNetwork.compile: {type(owner).__name__} owns trainable weights, which a "
+                "network cannot train or save; use ClassifierTrainingModel(network, head=<an "
+                "embedding_net.heads layer, e.g. CosFaceHead(num_classes)>, metric_loss=..., "
+                "memory=...) instead (see docs/models.md)"
+            )
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -307,42 +318,6 @@ class BaseNetwork(keras.Model):
         return cls(**config)
 
 
-def _frozen_layer_paths(backbone: keras.Model) -> list[str] | None:
-    """The frozen layers of a trainable backbone, as ``BaseNetwork(frozen_backbone_layers=)``
-    takes them: top-level layer names, ``"submodel/layer"`` paths inside a trainable nested
-    model. ``None`` when nothing is frozen or the whole backbone is (``freeze_backbone``)."""
-    if not backbone.trainable:
-        return None
-    return list(_frozen_paths(backbone, "")) or None
-
-
-def _frozen_paths(model: keras.Model, prefix: str):
-    for layer in model.layers:
-        path = prefix + layer.name
-        if not layer.trainable:
-            yield path
-        elif isinstance(layer, keras.Model):
-            yield from _frozen_paths(layer, path + "/")
-
-
-def _freeze_layers(backbone: keras.Model, paths) -> None:
-    """Set ``trainable = False`` on the backbone layers named by ``paths`` (see
-    :func:`_frozen_layer_paths`)."""
-    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
-        raise ValueError(f"frozen_backbone_layers must be a list of layer names, got {paths!r}")
-    for path in paths:
-        layer = backbone
-        for name in path.split("/"):
-            children = {child.name: child for child in getattr(layer, "layers", ())}
-            if not isinstance(layer, keras.Model) or name not in children:
-                raise ValueError(
-                    f"frozen_backbone_layers: {path!r} is not a layer of the backbone "
-                    f"{backbone.name!r}"
-                )
-            layer = children[name]
-        layer.trainable = False
-
-
 def _pool(x, pooling: str, pooling_grid: tuple, input_shape: tuple):
     """Pool the backbone's output ``(batch, h, w, c)`` (a vector ``(batch, c)`` passes)."""
     if len(x.shape) == 4:
@@ -371,12 +346,3 @@ def _pool(x, pooling: str, pooling_grid: tuple, input_shape: tuple):
             f"the backbone must output (batch, h, w, c) or (batch, c), got shape {x.shape}"
         )
     return x
-
-
-def _returns_scalar(loss, y, y_pred) -> bool:
-    """Whether a compiled loss returns one scalar instead of per-sample values (traced only for
-    its static shape; the unused value is pruned from the graph)."""
-    if loss is None or isinstance(loss, (dict, list, tuple, str)):
-        return False
-    fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
-    return len(fn(y, y_pred).shape) == 0

@@ -7,9 +7,10 @@ import numpy as np
 from keras import ops
 
 from embedding_net.compiling import compile_from_config
-from embedding_net.layers import PAIR_DISTANCES, AbsoluteDifferenceHead, paired_distance
+from embedding_net.layers import AbsoluteDifferenceHead, paired_distance
 from embedding_net.models.inputs import check_tuple_inputs
 from embedding_net.models.metrics import DistanceAccuracy
+from embedding_net.models.pair_distance import similarity_of_distance, training_distance
 
 HEADS = ("distance", "merge")
 
@@ -32,14 +33,16 @@ class SiameseModel(keras.Model):
     ``predict`` returns one similarity score per pair (higher = more similar):
         * merge head: the match probability in (0, 1);
         * distance head: the cosine similarity ``1 - d^2/2`` for L2-normalised embeddings
-          with the euclidean distance, ``1 - d`` for the cosine distance, and ``1 / (1 + d)``
+          with the euclidean distance, ``1 - d`` for the angular distance, and ``1 / (1 + d)``
           otherwise.
     :meth:`distance` gives the raw embedding distances.
 
     Args:
         network: the shared :class:`BaseNetwork` (or any keras.Model images -> embeddings).
         head: ``"distance"`` or ``"merge"``.
-        distance: ``"euclidean"``, ``"squared_euclidean"`` or ``"cosine"``.
+        distance: a distance of :data:`embedding_net.layers.PAIR_DISTANCES` (``"euclidean"``,
+            ``"squared_euclidean"``, ``"angular"``, ...; ``"cosine"`` is the deprecated
+            spelling of ``"angular"`` here). Similarities are refused.
         margin: contrastive margin used by the default loss and the extra merge-head term.
         contrastive_weight: weight of the contrastive term added to the merge-head loss.
     """
@@ -61,8 +64,7 @@ class SiameseModel(keras.Model):
             )
         if head not in HEADS:
             raise ValueError(f"head={head!r} is not one of {HEADS}")
-        if distance not in PAIR_DISTANCES:
-            raise ValueError(f"distance={distance!r} is not one of {PAIR_DISTANCES}")
+        distance = training_distance(distance, "SiameseModel")
         if contrastive_weight < 0:
             raise ValueError(f"contrastive_weight must be >= 0, got {contrastive_weight}")
         if contrastive_weight and head != "merge":
@@ -104,11 +106,8 @@ class SiameseModel(keras.Model):
         y = np.asarray(y, dtype=np.float32)
         if self.head == "merge":
             return y[:, 0]
-        if self.distance_metric == "cosine":
-            return 1.0 - y
-        if self.distance_metric == "euclidean" and getattr(self.network, "normalize", False):
-            return 1.0 - np.square(y) / 2.0
-        return 1.0 / (1.0 + y)
+        normalized = bool(getattr(self.network, "normalize", False))
+        return similarity_of_distance(y, self.distance_metric, normalized)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """One similarity score per pair (see the class docstring), numpy ``(n,)``."""

@@ -7,8 +7,9 @@ import numpy as np
 from keras import ops
 
 from embedding_net.compiling import compile_from_config
-from embedding_net.layers import PAIR_DISTANCES, paired_distance
+from embedding_net.layers import paired_distance
 from embedding_net.models.inputs import check_tuple_inputs
+from embedding_net.models.pair_distance import training_distance
 
 
 def triplet_margin_loss(d_ap, d_an, margin: float = 1.0):
@@ -33,7 +34,9 @@ class TripletModel(keras.Model):
     Args:
         network: the shared :class:`BaseNetwork` (or any keras.Model images -> embeddings).
         margin: triplet margin, > 0.
-        distance: ``"euclidean"``, ``"squared_euclidean"`` or ``"cosine"``.
+        distance: a distance of :data:`embedding_net.layers.PAIR_DISTANCES` (``"euclidean"``,
+            ``"squared_euclidean"``, ``"angular"``, ...; ``"cosine"`` is the deprecated
+            spelling of ``"angular"`` here). Similarities are refused.
     """
 
     def __init__(
@@ -49,8 +52,7 @@ class TripletModel(keras.Model):
             raise ValueError(
                 f"network must be a keras.Model (e.g. BaseNetwork), got {type(network).__name__}"
             )
-        if distance not in PAIR_DISTANCES:
-            raise ValueError(f"distance={distance!r} is not one of {PAIR_DISTANCES}")
+        distance = training_distance(distance, "TripletModel")
         if not margin > 0:
             raise ValueError(f"margin must be > 0, got {margin}")
         self.network = network

@@ -53,13 +53,30 @@ def build_network(config: TrainConfig):
 
 
 def build_model(config: TrainConfig, num_classes: int):
-    """``(model to fit, embedding network)`` for ``model.kind``; the model is not compiled."""
+    """``(model to fit, embedding network)`` for ``model.kind``; the model is not compiled.
+
+    ``model.kind: embedding`` with a loss section that has weights of its own (a class head
+    such as ``cosface`` / ``proxy-anchor`` / ``identity-softmax``, or ``xbm``) gives a
+    :class:`~embedding_net.models.ClassifierTrainingModel` around the network; any other
+    loss trains the network itself.
+    """
     from embedding_net.models import SiameseModel, TripletModel
+    from embedding_net.training.losses import build_objective
 
     network = build_network(config)
     m = config.model
     h_w = config.data.image_size
-    if m.kind == "siamese":
+    objective = None
+    if m.kind == "embedding":
+        try:
+            objective = build_objective(
+                config.loss, num_classes, network.embedding_dim, config.source
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if objective is not None and objective.needs_training_model:
+        model = objective.training_model(network)
+    elif m.kind == "siamese":
         model = SiameseModel(
             network,
             head=m.head,
@@ -73,7 +90,8 @@ def build_model(config: TrainConfig, num_classes: int):
         model = network
     if model is not network:  # build the wrapper (BackupAndRestore needs built models)
         dummy = np.zeros((1, h_w[0], h_w[1], 3), np.uint8)
-        model(tuple([dummy] * (2 if m.kind == "siamese" else 3)), training=False)
+        inputs = {"siamese": 2, "triplet": 3}.get(m.kind)
+        model(dummy if inputs is None else tuple([dummy] * inputs), training=False)
     return model, network
 
 
@@ -270,13 +288,14 @@ def compile_model(
         epochs: epochs the schedule spans; default ``training.epochs`` (one phase of a
             fine-tuning run spans its own epochs).
         loss: the loss of ``model.kind: embedding``; default: a new one built from the
-            ``loss`` section. Re-compiling pass the compiled loss (``model.loss``), so that
-            a loss's own trained weights (ArcFace, proxies) are kept.
+            ``loss`` section. Re-compiling pass the compiled loss (``model.loss``). A
+            :class:`~embedding_net.models.ClassifierTrainingModel` holds its losses (and
+            its class weights, kept across re-compiles) and takes none.
         time_budget: the run's :class:`~embedding_net.callbacks.TimeBudget`; required by
             ``schedule.span: time``.
     """
-    from embedding_net.config.losses import build_loss
     from embedding_net.optimizers import build_optimizer, build_schedule
+    from embedding_net.training.losses import build_loss
 
     peak = config.optimizer.learning_rate if learning_rate is None else learning_rate
     span = config.training.epochs if epochs is None else epochs
@@ -284,14 +303,18 @@ def compile_model(
         config.schedule, peak, span, steps_per_epoch, time_budget=time_budget
     )
     optimizer = build_optimizer(config.optimizer, learning_rate=lr)
+    from embedding_net.models import ClassifierTrainingModel
+
     kind = config.model.kind
-    if kind == "embedding":
+    if isinstance(model, ClassifierTrainingModel):
+        model.compile(optimizer=optimizer)
+    elif kind == "embedding":
         if loss is None:
             try:
                 loss = build_loss(config.loss, num_classes, network.embedding_dim, config.source)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        model.compile(optimizer=optimizer, loss=loss)  # attaches ParametricLoss weights
+        model.compile(optimizer=optimizer, loss=loss)
     elif kind == "siamese":
         model.compile(optimizer=optimizer, metrics=["accuracy"])
     else:

@@ -1,13 +1,11 @@
-"""A small subclassed model with :class:`LossParametersMixin`, shared by the loss and
-compile tests (registered once: a second registration of the name would fail)."""
+"""A small subclassed embedding network shared by the loss and compile tests (registered
+once: a second registration of the name would fail)."""
 
 import keras
 
-from embedding_net.losses import LossParametersMixin
-
 
 @keras.saving.register_keras_serializable(package="embedding_net_tests")
-class TinyEmbedder(LossParametersMixin, keras.Model):
+class TinyEmbedder(keras.Model):
     """``Dense(dim)`` over ``(batch, features)`` inputs."""
 
     def __init__(self, dim=8, **kwargs):

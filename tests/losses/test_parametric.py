@@ -1,4 +1,6 @@
-"""Losses with trainable weights: attached to a model, trained by its optimizer, saved with it."""
+"""Deprecated losses with trainable weights: they warn, hold a head of embedding_net.heads and
+compute its numbers; their weights train and round-trip through ClassifierTrainingModel
+(which replaced attach_loss_parameters / LossParametersMixin)."""
 
 import warnings
 
@@ -6,13 +8,16 @@ import keras
 import numpy as np
 import pytest
 
+from embedding_net import heads
 from embedding_net.losses import (
     ArcFaceLoss,
     CenterLoss,
+    CombinedLoss,
     MultiSimilarityLoss,
     ProxyAnchorLoss,
-    attach_loss_parameters,
 )
+from embedding_net.losses.parametric import find_parametric_losses
+from embedding_net.models import ClassifierTrainingModel
 from tests.losses import modern_reference as ref
 from tests.losses.mixin_model import TinyEmbedder
 
@@ -30,62 +35,78 @@ def _functional(dim=8):
     return keras.Model(inputs, keras.layers.Dense(dim)(inputs))
 
 
-def test_functional_model_trains_proxies_and_reattach_restores_them(tmp_path):
+def _quiet(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return make()
+
+
+def test_functional_network_trains_proxies_and_load_model_restores_them(tmp_path):
     x, y = _data()
-    model = _functional()
-    loss = ProxyAnchorLoss(4, 8)
-    layer = attach_loss_parameters(model, loss)
-    assert model.loss_layer is layer
+    loss = _quiet(lambda: ProxyAnchorLoss(4, 8))
+    model = ClassifierTrainingModel(_functional(), loss.layer)  # the deprecated loss's head
+    assert isinstance(loss.layer, heads.ProxyAnchorHead)
     assert any(v is loss.weight_matrix for v in model.trainable_variables)
     before = ref.to_numpy(loss.weight_matrix).copy()
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=loss)
+    model.compile(optimizer=keras.optimizers.Adam(0.02))
     history = model.fit(x, y, batch_size=16, epochs=4, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert np.abs(ref.to_numpy(loss.weight_matrix) - before).max() > 1e-3
+    # the trained loss and the model's head are one object: same numbers
+    emb = model.predict(x, verbose=0)
+    np.testing.assert_allclose(float(loss(y, emb)), float(model.head(emb, y)), rtol=1e-6)
 
     path = str(tmp_path / "functional.keras")
     model.save(path)
-    with warnings.catch_warnings():  # documented: the optimizer state is not restored here
-        warnings.simplefilter("ignore", UserWarning)
-        loaded = keras.saving.load_model(path)
-        # a plain functional model gets a fresh loss on loading; the documented recipe
-        # restores it
-        attach_loss_parameters(loaded, loaded.loss)
-        loaded.load_weights(path)
+    loaded = keras.saving.load_model(path)  # no re-attach step any more
     np.testing.assert_allclose(
-        ref.to_numpy(loaded.loss.weight_matrix), ref.to_numpy(loss.weight_matrix)
+        ref.to_numpy(loaded.head.weight_matrix), ref.to_numpy(loss.weight_matrix)
     )
 
 
-def test_mixin_model_round_trips_loss_weights_through_load_model(tmp_path):
+def test_subclassed_network_round_trips_head_weights_through_load_model(tmp_path):
     x, y = _data()
-    model = TinyEmbedder()
-    model.build((None, 6))
-    loss = ArcFaceLoss(4, 8, margin=0.2, scale=8.0)
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=loss)
-    assert model.loss_layer is loss.layer
-    before = ref.to_numpy(loss.weight_matrix).copy()
+    network = TinyEmbedder()
+    network.build((None, 6))
+    model = ClassifierTrainingModel(network, heads.ArcFaceHead(4, 8, margin=0.2, scale=8.0))
+    model.compile(optimizer=keras.optimizers.Adam(0.02))
+    before = ref.to_numpy(model.head.weight_matrix).copy()
     history = model.fit(x, y, batch_size=16, epochs=4, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert np.abs(ref.to_numpy(loss.weight_matrix) - before).max() > 1e-3
+    assert np.abs(ref.to_numpy(model.head.weight_matrix) - before).max() > 1e-3
 
-    path = str(tmp_path / "mixin.keras")
+    path = str(tmp_path / "subclassed.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)  # safe_mode=True
-    assert isinstance(loaded.loss, ArcFaceLoss) and loaded.loss_layer is loaded.loss.layer
+    assert isinstance(loaded.head, heads.ArcFaceHead)
     np.testing.assert_allclose(
-        ref.to_numpy(loaded.loss.weight_matrix), ref.to_numpy(loss.weight_matrix)
+        ref.to_numpy(loaded.head.weight_matrix), ref.to_numpy(model.head.weight_matrix)
     )
     emb = model.predict(x, verbose=0)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), emb, rtol=1e-6)
-    np.testing.assert_allclose(float(loaded.loss(y, emb)), float(loss(y, emb)), rtol=1e-6)
+    np.testing.assert_allclose(
+        ref.to_numpy(loaded.head(emb, y)), ref.to_numpy(model.head(emb, y)), rtol=1e-6
+    )
     loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)  # optimizer state restored, trains on
 
 
-def test_attach_builds_from_the_model_output_and_validates():
-    model = _functional(dim=5)
-    loss = CenterLoss(3)
-    attach_loss_parameters(model, loss)
-    assert tuple(loss.weight_matrix.shape) == (3, 5) and loss.embedding_dim == 5
-    with pytest.raises(ValueError, match="ParametricLoss"):
-        attach_loss_parameters(model, MultiSimilarityLoss())
+def test_head_builds_from_the_network_output():
+    model = ClassifierTrainingModel(_functional(dim=5), heads.CenterHead(3))
+    assert tuple(model.head.weight_matrix.shape) == (3, 5) and model.head.embedding_dim == 5
+    loss = _quiet(lambda: CenterLoss(3))
+    loss(np.zeros(2, "float32"), np.ones((2, 7), "float32"))  # the deprecated loss: lazily
+    assert loss.embedding_dim == 7 and tuple(loss.weight_matrix.shape) == (3, 7)
+
+
+def test_deprecation_warning_names_the_head():
+    with pytest.warns(DeprecationWarning, match=r"heads\.ArcFaceHead.*ClassifierTrainingModel"):
+        ArcFaceLoss(3)
+
+
+def test_find_parametric_losses():
+    arc = _quiet(lambda: ArcFaceLoss(3))
+    center = _quiet(lambda: CenterLoss(3))
+    combined = CombinedLoss([MultiSimilarityLoss(), center])
+    assert find_parametric_losses(arc) == [arc]
+    assert find_parametric_losses([MultiSimilarityLoss(), {"a": combined}]) == [center]
+    assert find_parametric_losses(MultiSimilarityLoss()) == []

@@ -1,5 +1,6 @@
 """Cross-batch memory: values against the numpy reference over several steps, the ring
-buffer's contents, and training with the memory attached to a model (state carried across
+buffer's contents (through the deprecated XBMLoss, which keeps the memory in ``loss.layer``),
+and training with the memory as a layer of a ClassifierTrainingModel (state carried across
 steps on every backend, including jax's stateless trainer)."""
 
 import keras
@@ -8,11 +9,14 @@ import pytest
 
 from embedding_net.losses import (
     CircleLoss,
+    CrossBatchMemory,
     MultiSimilarityLoss,
     XBMLoss,
-    attach_loss_parameters,
 )
+from embedding_net.models import ClassifierTrainingModel
 from tests.losses import modern_reference as ref
+
+pytestmark = pytest.mark.filterwarnings("ignore:XBMLoss is deprecated:DeprecationWarning")
 
 
 def _batch(seed, n=8, d=5):
@@ -68,21 +72,22 @@ def test_training_carries_the_memory_between_steps():
     labels = np.repeat(np.arange(4), 8)
     x = (rng.normal(size=(4, 6))[labels] + 0.3 * rng.normal(size=(32, 6))).astype("float32")
     inputs = keras.Input((6,))
-    model = keras.Model(inputs, keras.layers.Dense(5)(inputs))
-    loss = XBMLoss(MultiSimilarityLoss(), memory_size=20)
-    attach_loss_parameters(model, loss)  # builds the memory from the model's output size
-    assert all(not v.trainable for v in loss.layer.weights)
-    model.compile(optimizer="adam", loss=loss)
+    network = keras.Model(inputs, keras.layers.Dense(5)(inputs))
+    memory = CrossBatchMemory(20)
+    # the model builds the memory from the network's output size
+    model = ClassifierTrainingModel(network, metric_loss=MultiSimilarityLoss(), memory=memory)
+    assert all(not v.trainable for v in memory.weights)
+    model.compile(optimizer="adam")
     history = model.fit(
         x, labels.astype("float32"), batch_size=8, epochs=1, shuffle=False, verbose=0
     )
     assert np.isfinite(history.history["loss"][0])
     # 4 steps of 8 into 20 slots: pointer 32 mod 20 = 12, every slot written
-    assert int(ref.to_numpy(loss.layer.pointer)) == 12
-    stored = ref.to_numpy(loss.layer.labels)
+    assert int(ref.to_numpy(memory.pointer)) == 12
+    stored = ref.to_numpy(memory.labels)
     np.testing.assert_array_equal(stored, np.concatenate([labels[20:32], labels[12:20]]))
     emb = model.predict(x, verbose=0)
-    np.testing.assert_allclose(ref.to_numpy(loss.layer.embeddings)[12:], emb[12:20], atol=0.2)
+    np.testing.assert_allclose(ref.to_numpy(memory.embeddings)[12:], emb[12:20], atol=0.2)
 
 
 def test_validation():
@@ -125,3 +130,27 @@ def test_loss_by_name_errors():
         XBMLoss(CircleLoss(), loss_params={"margin": 0.3})
     with pytest.raises(ValueError, match="reference set"):
         XBMLoss("contrastive")
+
+
+def test_memory_wraps_any_loss_with_a_compute_method():
+    # the one call XBM makes: loss.compute(labels, embeddings, ref_labels=, ref_embeddings=,
+    # ref_valid=) -> per-sample values; any in-batch loss providing it can be wrapped
+    class MeanRefDistance(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return keras.ops.zeros_like(y_pred[:, 0])
+
+        def compute(self, labels, embeddings, *, ref_labels, ref_embeddings, ref_valid):
+            valid = keras.ops.cast(ref_valid, "float32")
+            d = keras.ops.sum(keras.ops.square(embeddings[:, None] - ref_embeddings[None]), -1)
+            return keras.ops.sum(d * valid, 1) / keras.ops.maximum(keras.ops.sum(valid), 1.0)
+
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Identity()(inputs))
+    memory = CrossBatchMemory(4)
+    model = ClassifierTrainingModel(network, metric_loss=MeanRefDistance(), memory=memory)
+    y, x = np.array([0, 1]), np.array([[1.0, 0, 0], [0, 1.0, 0]], "float32")
+    assert float(model.compute_loss(x, y, x, training=True)) == 0.0  # empty memory
+    assert int(ref.to_numpy(memory.pointer)) == 2
+    x2 = np.array([[0, 0, 1.0], [0, 0, 1.0]], "float32")
+    got = float(model.compute_loss(x2, y, x2, training=False))
+    np.testing.assert_allclose(got, 2.0, rtol=1e-6)  # every |x2_i - x_j|^2 is 2

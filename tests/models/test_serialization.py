@@ -118,18 +118,19 @@ def test_distance_accuracy_metric():
     assert clone.threshold == 0.5
 
 
-def test_parametric_loss_weights_train_and_round_trip(tmp_path):
-    from embedding_net.losses import ArcFaceLoss
+def test_head_weights_train_and_round_trip(tmp_path):
+    from embedding_net.heads import ArcFaceHead
+    from embedding_net.models import ClassifierTrainingModel
 
     images, labels = class_images(num_classes=4, per_class=6)
-    model = net()
-    model.compile(optimizer="adam", loss=ArcFaceLoss(num_classes=4, embedding_dim=8, scale=16.0))
-    before = keras.ops.convert_to_numpy(model.loss_layer.weights[0]).copy()
+    model = ClassifierTrainingModel(net(), ArcFaceHead(num_classes=4, embedding_dim=8, scale=16.0))
+    model.compile(optimizer="adam")
+    before = keras.ops.convert_to_numpy(model.head.weights[0]).copy()
     model.fit(images, labels, epochs=2, batch_size=12, verbose=0)
-    after = keras.ops.convert_to_numpy(model.loss_layer.weights[0])
+    after = keras.ops.convert_to_numpy(model.head.weights[0])
     assert not np.allclose(before, after)  # the class weights are trained with the network
     loaded = reload(model, tmp_path)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.loss_layer.weights[0]), after)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.head.weights[0]), after)
     np.testing.assert_allclose(loaded.encode(images), model.encode(images), atol=1e-6)
     np.testing.assert_allclose(
         loaded.evaluate(images, labels, verbose=0),
@@ -138,18 +139,19 @@ def test_parametric_loss_weights_train_and_round_trip(tmp_path):
     )
 
 
-def test_parametric_loss_inside_a_composite_loss_round_trips(tmp_path):
-    from embedding_net.config.losses import WeightedLossSum
-    from embedding_net.losses import BatchHardTripletLoss, CosFaceLoss
+def test_head_next_to_a_metric_loss_round_trips(tmp_path):
+    from embedding_net.heads import CosFaceHead
+    from embedding_net.losses import BatchHardTripletLoss
+    from embedding_net.models import ClassifierTrainingModel
 
     images, labels = class_images(num_classes=4, per_class=6)
-    model = net()
-    cosface = CosFaceLoss(num_classes=4, embedding_dim=8)
-    model.compile(optimizer="adam", loss=WeightedLossSum([BatchHardTripletLoss(), cosface]))
-    assert model.loss_layer is cosface.layer
+    cosface = CosFaceHead(num_classes=4, embedding_dim=8)
+    model = ClassifierTrainingModel(net(), cosface, metric_loss=BatchHardTripletLoss())
+    model.compile(optimizer="adam")
+    assert model.head is cosface
     model.fit(images, labels, epochs=1, batch_size=12, verbose=0)
     loaded = reload(model, tmp_path)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(loaded.loss_layer.weights[0]),
-        keras.ops.convert_to_numpy(cosface.layer.weights[0]),
+        keras.ops.convert_to_numpy(loaded.head.weights[0]),
+        keras.ops.convert_to_numpy(cosface.weights[0]),
     )
