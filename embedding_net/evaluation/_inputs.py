@@ -108,8 +108,8 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows divided by their L2 norm; all-zero rows stay zero."""
-    norms = np.sqrt(np.sum(x * x, axis=1, keepdims=True))
+    """Rows (the last axis) divided by their L2 norm; all-zero rows stay zero."""
+    norms = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
     return x / np.maximum(norms, eps).astype(x.dtype)
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedding_net.evaluation._inputs import l2_normalize
+
 __all__ = [
     "is_match",
     "is_similarity",
@@ -93,10 +95,6 @@ def is_match(scores, threshold: float, distance) -> np.ndarray | bool:
     return bool(same) if same.ndim == 0 else same
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def _object_matrix(d, x, y) -> np.ndarray:
     import keras
 
@@ -131,7 +129,7 @@ def pair_scores(a, b, distance="cosine") -> np.ndarray:
             [_object_matrix(d, a[i : i + 1], b[i : i + 1])[0, 0] for i in range(a.shape[0])]
         )
     if needs_normalization(d):
-        a, b = _unit(a), _unit(b)
+        a, b = l2_normalize(a), l2_normalize(b)
     if kind in ("L2", "squared-L2"):
         squared = np.sum((a - b) ** 2, axis=1)
         return np.sqrt(squared) if kind == "L2" else squared
@@ -152,7 +150,7 @@ def score_matrix(x, y=None, distance="L2") -> np.ndarray:
     if kind is None:
         return _object_matrix(d, x, y)
     if needs_normalization(d):
-        x, y = _unit(x), _unit(y)
+        x, y = l2_normalize(x), l2_normalize(y)
     dot = x @ y.T
     if kind in ("cosine", "dot"):
         return dot

@@ -12,7 +12,14 @@ import numpy as np
 
 from embedding_net.evaluation.scores import is_similarity, score_matrix
 
-__all__ = ["balanced_threshold", "estimate_threshold"]
+__all__ = ["balanced_threshold", "estimate_threshold", "threshold_candidates"]
+
+
+def threshold_candidates(scores: np.ndarray) -> np.ndarray:
+    """Every distinct decision of a cut on ``scores`` (float64 array (n,), non-empty): the
+    midpoints between consecutive distinct values plus one value beyond each end."""
+    uniq = np.unique(scores)
+    return np.concatenate([[uniq[0] - 1.0], (uniq[:-1] + uniq[1:]) / 2.0, [uniq[-1] + 1.0]])
 
 
 def balanced_threshold(scores, is_same, higher_is_similar: bool = False) -> float:
@@ -36,8 +43,7 @@ def balanced_threshold(scores, is_same, higher_is_similar: bool = False) -> floa
     sign = -1.0 if higher_is_similar else 1.0
     d = sign * np.asarray(scores, np.float64)
     y = np.asarray(is_same, bool)
-    uniq = np.unique(d)
-    candidates = np.concatenate([[uniq[0] - 1.0], (uniq[:-1] + uniq[1:]) / 2.0, [uniq[-1] + 1.0]])
+    candidates = threshold_candidates(d)
     same = np.sort(d[y])
     diff = np.sort(d[~y])
     tpr = np.searchsorted(same, candidates, side="right") / len(same)

@@ -12,6 +12,7 @@ import numpy as np
 
 from embedding_net.evaluation._inputs import check_positive_int, to_numpy
 from embedding_net.evaluation.scores import is_similarity, pair_scores
+from embedding_net.evaluation.thresholds import threshold_candidates
 
 __all__ = [
     "best_threshold",
@@ -65,8 +66,7 @@ def best_threshold(similarities, is_same) -> float:
     """
     s = np.asarray(similarities, dtype=np.float64)
     y = np.asarray(is_same, dtype=bool)
-    uniq = np.unique(s)
-    candidates = np.concatenate([[uniq[0] - 1.0], (uniq[:-1] + uniq[1:]) / 2.0, [uniq[-1] + 1.0]])
+    candidates = threshold_candidates(s)
     same = np.sort(s[y])
     diff = np.sort(s[~y])
     true_accept = same.shape[0] - np.searchsorted(same, candidates, side="left")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from embedding_net.distances.functional import l2_normalize
+
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class L2Normalize(keras.layers.Layer):
@@ -24,8 +26,7 @@ class L2Normalize(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
-        square_sum = ops.sum(ops.square(x), axis=self.axis, keepdims=True)
-        return x * ops.rsqrt(ops.maximum(square_sum, self.epsilon))
+        return l2_normalize(x, axis=self.axis, epsilon=self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -13,6 +13,8 @@ import warnings
 import keras
 from keras import ops
 
+from embedding_net.distances.functional import l2_normalize
+
 # every spelling accepted by paired_distance (the registry also ignores case and - / _)
 PAIR_DISTANCES = (
     "L2",
@@ -71,10 +73,6 @@ def _kind(distance) -> str:
     return kind
 
 
-def _unit(x):
-    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
-
-
 def paired_distance(a, b, distance="L2", *, metric=None):
     """Distance (or similarity) between matching rows of ``a`` and ``b``.
 
@@ -99,7 +97,7 @@ def paired_distance(a, b, distance="L2", *, metric=None):
     b = ops.cast(b, "float32")
     normalize = getattr(distance, "normalize_embeddings", False)
     if kind in ("angular", "cosine") or normalize:
-        a, b = _unit(a), _unit(b)
+        a, b = l2_normalize(a, axis=-1), l2_normalize(b, axis=-1)
     if kind in ("angular", "cosine", "dot"):
         dot = ops.sum(a * b, axis=-1)
         return ops.maximum(1.0 - dot, 0.0) if kind == "angular" else dot
