@@ -12,9 +12,7 @@ from embedding_net.visualization.curves import (
     plot_distance_histograms,
     plot_history,
     plot_roc,
-    plot_threshold_sweep,
     roc_points,
-    threshold_sweep,
 )
 from embedding_net.visualization.interactive import (
     image_to_data_uri,
@@ -22,6 +20,7 @@ from embedding_net.visualization.interactive import (
     save_interactive_html,
 )
 from embedding_net.visualization.retrieval import plot_pairs, plot_retrieval
+from embedding_net.visualization.thresholds import plot_threshold_sweep, threshold_sweep
 from embedding_net.visualization.tsne import class_styles, plot_tsne, tsne_embed
 
 __all__ = [

@@ -89,6 +89,22 @@ def check_is_same(values: Any, name: str, length: int, length_name: str) -> np.n
     return array
 
 
+def check_pairs(scores: Any, is_same: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return finite float64 ``scores`` (N,) and boolean ``is_same`` (N,) holding both classes.
+
+    Raises:
+        ValueError: bad shapes, mismatched lengths, NaN scores, or ``is_same`` all True/all False.
+    """
+    scores = check_scores(scores, "scores")
+    is_same = check_is_same(is_same, "is_same", scores.shape[0], "scores")
+    if is_same.all() or not is_same.any():
+        raise ValueError(
+            "is_same must hold both same (True) and different (False) pairs, got only "
+            f"{'same' if is_same.all() else 'different'}"
+        )
+    return scores, is_same
+
+
 def check_images(images: Any, name: str, leading_dims: int = 1) -> np.ndarray:
     """Return images as float32 in [0, 1] with shape (*lead, h, w, 3).
 

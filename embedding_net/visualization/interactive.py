@@ -23,7 +23,7 @@ from embedding_net.visualization.inputs import (
     check_vector,
     require_plotly,
 )
-from embedding_net.visualization.tsne import _class_index, class_styles, tsne_embed
+from embedding_net.visualization.tsne import class_index, class_styles, projection_2d
 
 _PLOTLY_MARKERS = {
     "o": "circle",
@@ -170,65 +170,17 @@ def plot_tsne_interactive(
     points = check_embeddings(embeddings)
     num_points = points.shape[0]
     labels = check_vector(labels, "labels", num_points, "embeddings")
-    if paths is not None:
-        paths = [str(p) for p in paths]
-        if len(paths) != num_points:
-            raise ValueError(
-                f"paths has {len(paths)} entries but embeddings has {num_points}: lengths must match"
-            )
-    if thumbnail_size < 4:
-        raise ValueError(f"thumbnail_size must be >= 4 pixels, got {thumbnail_size}")
-    if images is not None:
-        pictures = check_images(images, "images")
-        if pictures.shape[0] != num_points:
-            raise ValueError(
-                f"images has {pictures.shape[0]} entries but embeddings has {num_points}: "
-                "lengths must match"
-            )
-        thumbnails = [image_to_data_uri(p, thumbnail_size) for p in pictures]
-    elif paths is not None:
-        thumbnails = _thumbnails_from_paths(paths, thumbnail_size)
-    else:
-        thumbnails = [""] * num_points
-    if points_2d is None:
-        points_2d = tsne_embed(
-            points,
-            perplexity=perplexity,
-            seed=seed,
-            pca_components=pca_components,
-            max_iter=max_iter,
-            num_threads=num_threads,
-        )
-    else:
-        points_2d = check_embeddings(points_2d, "points_2d")
-        if points_2d.shape != (num_points, 2):
-            raise ValueError(f"points_2d must have shape ({num_points}, 2), got {points_2d.shape}")
-
-    index, names = _class_index(labels, class_names)
-    styles = class_styles(len(names))
+    paths = _check_paths(paths, num_points)
+    thumbnails = _thumbnails(images, paths, num_points, thumbnail_size)
+    points_2d = projection_2d(
+        points, points_2d, perplexity, seed, pca_components, max_iter, num_threads
+    )
+    index, names = class_index(labels, class_names)
     figure = go.Figure()
-    for cls, (name, (colour, marker)) in enumerate(zip(names, styles)):
+    for cls, (name, (colour, marker)) in enumerate(zip(names, class_styles(len(names)))):
         members = np.flatnonzero(index == cls)
-        rgb = "rgb({:.0f},{:.0f},{:.0f})".format(*(255 * np.asarray(colour[:3])))
-        custom = [[int(i), thumbnails[i], paths[i] if paths is not None else ""] for i in members]
-        hover = "<b>%{fullData.name}</b><br>index %{customdata[0]}"
-        if paths is not None:
-            hover += "<br>%{customdata[2]}"
         figure.add_trace(
-            go.Scattergl(
-                x=points_2d[members, 0],
-                y=points_2d[members, 1],
-                mode="markers",
-                name=name,
-                marker={
-                    "color": rgb,
-                    "symbol": _PLOTLY_MARKERS[marker],
-                    "size": 7,
-                    "line": {"width": 0.5, "color": "rgb(70,70,70)"},
-                },
-                customdata=custom,
-                hovertemplate=hover + "<extra></extra>",
-            )
+            _class_trace(go, points_2d, members, name, colour, marker, thumbnails, paths)
         )
     figure.update_layout(
         title=title if title is not None else f"t-SNE of {num_points} embeddings",
@@ -244,6 +196,60 @@ def plot_tsne_interactive(
             figure, path, include_plotlyjs=include_plotlyjs, panel_size=thumbnail_size * 3
         )
     return figure
+
+
+def _check_paths(paths: Sequence[str | Path] | None, num_points: int) -> list[str] | None:
+    """Return ``paths`` as a list of N strings (or None), checking its length against N."""
+    if paths is None:
+        return None
+    paths = [str(p) for p in paths]
+    if len(paths) != num_points:
+        raise ValueError(
+            f"paths has {len(paths)} entries but embeddings has {num_points}: lengths must match"
+        )
+    return paths
+
+
+def _thumbnails(
+    images: Any, paths: list[str] | None, num_points: int, thumbnail_size: int
+) -> list[str]:
+    """Thumbnail data URI of each point (N,): from ``images``, else from ``paths``, else empty."""
+    if thumbnail_size < 4:
+        raise ValueError(f"thumbnail_size must be >= 4 pixels, got {thumbnail_size}")
+    if images is not None:
+        pictures = check_images(images, "images")
+        if pictures.shape[0] != num_points:
+            raise ValueError(
+                f"images has {pictures.shape[0]} entries but embeddings has {num_points}: "
+                "lengths must match"
+            )
+        return [image_to_data_uri(p, thumbnail_size) for p in pictures]
+    if paths is not None:
+        return _thumbnails_from_paths(paths, thumbnail_size)
+    return [""] * num_points
+
+
+def _class_trace(go, points_2d, members, name, colour, marker, thumbnails, paths):
+    """One ``Scattergl`` trace for the points ``members`` (indices into ``points_2d`` (N, 2))."""
+    rgb = "rgb({:.0f},{:.0f},{:.0f})".format(*(255 * np.asarray(colour[:3])))
+    custom = [[int(i), thumbnails[i], paths[i] if paths is not None else ""] for i in members]
+    hover = "<b>%{fullData.name}</b><br>index %{customdata[0]}"
+    if paths is not None:
+        hover += "<br>%{customdata[2]}"
+    return go.Scattergl(
+        x=points_2d[members, 0],
+        y=points_2d[members, 1],
+        mode="markers",
+        name=name,
+        marker={
+            "color": rgb,
+            "symbol": _PLOTLY_MARKERS[marker],
+            "size": 7,
+            "line": {"width": 0.5, "color": "rgb(70,70,70)"},
+        },
+        customdata=custom,
+        hovertemplate=hover + "<extra></extra>",
+    )
 
 
 def save_interactive_html(

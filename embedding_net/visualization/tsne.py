@@ -135,8 +135,20 @@ def class_styles(num_classes: int) -> list[tuple[tuple[float, float, float, floa
     return styles
 
 
-def _class_index(labels: np.ndarray, class_names) -> tuple[np.ndarray, list[str]]:
-    """Map labels to 0..C-1 in sorted order and return the display name of each class."""
+def class_index(labels: np.ndarray, class_names) -> tuple[np.ndarray, list[str]]:
+    """Map labels to 0..C-1 in sorted order and return the display name of each class.
+
+    Args:
+        labels: array (N,) of class ids (ints or strings).
+        class_names: a sequence indexed by integer label, a dict label -> name, or None to show
+            the labels themselves.
+
+    Returns:
+        ``(index, names)``: int array (N,) of class positions in 0..C-1 and the C display names.
+
+    Raises:
+        ValueError: a sequence ``class_names`` has no entry for one of the labels.
+    """
     classes, inverse = np.unique(labels, return_inverse=True)
     names = []
     for value in classes:
@@ -154,6 +166,43 @@ def _class_index(labels: np.ndarray, class_names) -> tuple[np.ndarray, list[str]
                     "given): pass a sequence indexed by label or a dict label -> name"
                 ) from error
     return inverse.reshape(-1), names
+
+
+def projection_2d(
+    points: np.ndarray,
+    points_2d: Any,
+    perplexity: float,
+    seed: int,
+    pca_components: int | None,
+    max_iter: int,
+    num_threads: int | None,
+) -> np.ndarray:
+    """Return the checked precomputed projection, or run :func:`tsne_embed` when there is none.
+
+    Args:
+        points: float array (N, D), already checked.
+        points_2d: a precomputed (N, 2) projection, or None to compute one.
+        perplexity, seed, pca_components, max_iter, num_threads: passed to :func:`tsne_embed`.
+
+    Returns:
+        float array (N, 2).
+
+    Raises:
+        ValueError: ``points_2d`` is not finite or not of shape (N, 2).
+    """
+    if points_2d is None:
+        return tsne_embed(
+            points,
+            perplexity=perplexity,
+            seed=seed,
+            pca_components=pca_components,
+            max_iter=max_iter,
+            num_threads=num_threads,
+        )
+    points_2d = check_embeddings(points_2d, "points_2d")
+    if points_2d.shape != (points.shape[0], 2):
+        raise ValueError(f"points_2d must have shape ({points.shape[0]}, 2), got {points_2d.shape}")
+    return points_2d
 
 
 def plot_tsne(
@@ -194,24 +243,23 @@ def plot_tsne(
     """
     points = check_embeddings(embeddings)
     labels = check_vector(labels, "labels", points.shape[0], "embeddings")
-    if points_2d is None:
-        points_2d = tsne_embed(
-            points,
-            perplexity=perplexity,
-            seed=seed,
-            pca_components=pca_components,
-            max_iter=max_iter,
-            num_threads=num_threads,
-        )
-    else:
-        points_2d = check_embeddings(points_2d, "points_2d")
-        if points_2d.shape != (points.shape[0], 2):
-            raise ValueError(
-                f"points_2d must have shape ({points.shape[0]}, 2), got {points_2d.shape}"
-            )
-    index, names = _class_index(labels, class_names)
-    styles = class_styles(len(names))
+    points_2d = projection_2d(
+        points, points_2d, perplexity, seed, pca_components, max_iter, num_threads
+    )
+    index, names = class_index(labels, class_names)
+    figure = _draw_tsne(points_2d, index, names, title, centroid_labels)
+    save_figure(figure, path)
+    return figure
 
+
+def _draw_tsne(
+    points_2d: np.ndarray,
+    index: np.ndarray,
+    names: list[str],
+    title: str | None,
+    centroid_labels: bool,
+):
+    """Draw the class scatter of ``points_2d`` (N, 2) with the legend outside on the right."""
     num_classes = len(names)
     columns = max(1, math.ceil(num_classes / 22))
     longest = max(len(name) for name in names)
@@ -219,31 +267,9 @@ def plot_tsne(
     figure = new_figure(7.0 + legend_width, 7.0, dpi=110)
     axes = figure.add_axes((0.06, 0.06, 7.0 / (7.0 + legend_width) * 0.9, 0.86))
     size = float(np.clip(3000.0 / np.sqrt(len(points_2d)), 4.0, 40.0))
-    for cls, (name, (colour, marker)) in enumerate(zip(names, styles)):
-        mask = index == cls
-        axes.scatter(
-            points_2d[mask, 0],
-            points_2d[mask, 1],
-            s=size,
-            color=colour,
-            marker=marker,
-            label=name,
-            alpha=0.85,
-            linewidths=0.4,
-            edgecolors="0.3",
-        )
-        if centroid_labels:
-            cx, cy = np.median(points_2d[mask], axis=0)
-            axes.annotate(
-                name,
-                (cx, cy),
-                xytext=(0, 5),
-                textcoords="offset points",
-                fontsize=7,
-                ha="center",
-                va="bottom",
-                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": colour, "alpha": 0.6},
-            )
+    for cls, (name, (colour, marker)) in enumerate(zip(names, class_styles(num_classes))):
+        members = points_2d[index == cls]
+        _scatter_class(axes, members, name, colour, marker, size, centroid_labels)
     axes.set_xticks([])
     axes.set_yticks([])
     axes.set_title(title if title is not None else f"t-SNE of {len(points_2d)} embeddings")
@@ -258,5 +284,31 @@ def plot_tsne(
         columnspacing=0.8,
         title=f"{num_classes} classes",
     )
-    save_figure(figure, path)
     return figure
+
+
+def _scatter_class(axes, members, name, colour, marker, size, centroid_labels) -> None:
+    """Scatter one class's points (M, 2) and, when asked, write its name at their median."""
+    axes.scatter(
+        members[:, 0],
+        members[:, 1],
+        s=size,
+        color=colour,
+        marker=marker,
+        label=name,
+        alpha=0.85,
+        linewidths=0.4,
+        edgecolors="0.3",
+    )
+    if centroid_labels:
+        cx, cy = np.median(members, axis=0)
+        axes.annotate(
+            name,
+            (cx, cy),
+            xytext=(0, 5),
+            textcoords="offset points",
+            fontsize=7,
+            ha="center",
+            va="bottom",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": colour, "alpha": 0.6},
+        )
