@@ -112,6 +112,34 @@ def fit_distributed(
         ``keras.callbacks.History`` of the epoch logs (``loss`` and compiled metrics, the
         means over the epoch's global batches; the same on every worker).
     """
+    tf = _tensorflow_for_fit()
+    _check_fit_arguments(tf, dataset, epochs, steps_per_epoch, verbose)
+    strategy = _checked_strategy(model)
+    _build_for_training(model, strategy, dataset)
+    distributed = strategy.experimental_distribute_dataset(dataset)
+    train_step = _distributed_train_step(tf, model, strategy)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks,
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps_per_epoch,
+    )
+    _run_epochs(
+        model,
+        train_step,
+        distributed,
+        callback_list,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+    )
+    return model.history
+
+
+def _tensorflow_for_fit():
+    """The ``tensorflow`` module; ValueError on any other Keras backend."""
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "fit_distributed needs the tensorflow backend (tf.distribute); on "
@@ -119,6 +147,11 @@ def fit_distributed(
         )
     import tensorflow as tf
 
+    return tf
+
+
+def _check_fit_arguments(tf, dataset, epochs, steps_per_epoch, verbose) -> None:
+    """Raise ValueError naming the first :func:`fit_distributed` argument that is wrong."""
     if not isinstance(dataset, tf.data.Dataset):
         raise ValueError(
             f"dataset must be a tf.data.Dataset of global batches, got {type(dataset).__name__}"
@@ -135,6 +168,15 @@ def fit_distributed(
         )
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+
+
+def _checked_strategy(model):
+    """The model's ``tf.distribute`` strategy, once the model is compiled inside its scope.
+
+    Raises:
+        ValueError: the model has no optimizer, or some of its variables were created
+            outside the strategy's scope.
+    """
     if getattr(model, "optimizer", None) is None:
         raise ValueError(
             "model must be compiled (with an optimizer) before fit_distributed; build and "
@@ -152,16 +194,32 @@ def fit_distributed(
             f"({type(strategy).__name__}), e.g. {strays[:3]}: build and compile the model "
             "inside strategy.scope()"
         )
+    return strategy
 
+
+def _build_for_training(model, strategy, dataset) -> None:
+    """Create the optimizer's (and compiled metrics') variables from ``dataset``'s first batch.
+
+    They are created now, in cross-replica context, as ``fit`` does (Keras' own build step
+    reduces the first batch across workers, which fails under MultiWorkerMirroredStrategy).
+
+    Raises:
+        ValueError: ``dataset`` yields no batch.
+    """
     first = next(iter(dataset.take(1)), None)
     if first is None:
         raise ValueError("dataset yielded no batch: nothing to train on")
     with strategy.scope():
-        # create the optimizer's (and compiled metrics') variables now, in cross-replica
-        # context, as fit does (Keras' own build step reduces the first batch across workers,
-        # which fails under MultiWorkerMirroredStrategy)
         model._symbolic_build(data_batch=first)
-    distributed = strategy.experimental_distribute_dataset(dataset)
+
+
+def _distributed_train_step(tf, model, strategy):
+    """A ``tf.function``: ``model.train_step`` on every replica's slice of one global batch.
+
+    It returns each log (the replicas' metric results over their own slices) averaged over
+    all replicas, as ``fit`` does; with the global-batch loss every replica reports the
+    global loss.
+    """
 
     def replica_logs(data):
         return model.train_step(data)
@@ -169,19 +227,23 @@ def fit_distributed(
     @tf.function(reduce_retracing=True)
     def train_step(data):
         logs = strategy.run(replica_logs, args=(data,))
-        # each replica's metric results (over its own slices), averaged over all replicas
-        # as fit does; with the global-batch loss every replica reports the global loss
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
 
-    callback_list = keras.callbacks.CallbackList(
-        callbacks,
-        add_history=True,
-        add_progbar=verbose != 0,
-        model=model,
-        verbose=verbose,
-        epochs=epochs,
-        steps=steps_per_epoch,
-    )
+    return train_step
+
+
+def _run_epochs(model, train_step, distributed, callback_list, *, epochs, steps_per_epoch):
+    """The training loop of :func:`fit_distributed`, from ``on_train_begin`` to ``on_train_end``.
+
+    Args:
+        model: the model being trained (``model.stop_training`` is honoured).
+        train_step: from :func:`_distributed_train_step`.
+        distributed: the distributed dataset of global batches.
+        callback_list: ``keras.callbacks.CallbackList`` (with the History callback).
+        epochs: epochs to run at most.
+        steps_per_epoch: steps per epoch, with one iterator over all epochs; None: a fresh
+            iterator per epoch, run until it ends.
+    """
     model.stop_training = False
     callback_list.on_train_begin()
     iterator = iter(distributed) if steps_per_epoch is not None else None
@@ -190,30 +252,58 @@ def fit_distributed(
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
         batches = iter(distributed) if iterator is None else iterator
-        step = 0
-        while steps_per_epoch is None or step < steps_per_epoch:
-            try:
-                data = next(batches)
-            except StopIteration:
-                if iterator is not None:
-                    logger.warning(
-                        "fit_distributed: the dataset ran out after %d of %d steps of epoch %d",
-                        step,
-                        steps_per_epoch,
-                        epoch + 1,
-                    )
-                    model.stop_training = True
-                break
-            callback_list.on_train_batch_begin(step)
-            logs = {name: float(value) for name, value in train_step(data).items()}
-            callback_list.on_train_batch_end(step, logs)
-            step += 1
-            if model.stop_training:
-                break
+        logs, step = _run_epoch(
+            model,
+            train_step,
+            batches,
+            callback_list,
+            epoch=epoch,
+            steps_per_epoch=steps_per_epoch,
+            logs=logs,
+        )
         if step == 0:  # the dataset ran out at the epoch's start: no epoch to record
             break
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
     callback_list.on_train_end(logs)
-    return model.history
+
+
+def _run_epoch(model, train_step, batches, callback_list, *, epoch, steps_per_epoch, logs):
+    """Run one epoch's steps with their batch callbacks.
+
+    Args:
+        model: the model being trained (its ``stop_training`` ends the epoch early).
+        train_step: from :func:`_distributed_train_step`.
+        batches: iterator over the distributed dataset (shared by all epochs when
+            ``steps_per_epoch`` is given).
+        callback_list: ``keras.callbacks.CallbackList``.
+        epoch: 0-based epoch number (for the warning).
+        steps_per_epoch: steps to run, or None: until ``batches`` ends.
+        logs: the logs of the last step so far (returned when no step runs).
+
+    Returns:
+        ``(logs, steps)``: the last step's logs as floats and the number of steps run. A
+        shared iterator that runs out sets ``model.stop_training`` (with a warning).
+    """
+    step = 0
+    while steps_per_epoch is None or step < steps_per_epoch:
+        try:
+            data = next(batches)
+        except StopIteration:
+            if steps_per_epoch is not None:
+                logger.warning(
+                    "fit_distributed: the dataset ran out after %d of %d steps of epoch %d",
+                    step,
+                    steps_per_epoch,
+                    epoch + 1,
+                )
+                model.stop_training = True
+            break
+        callback_list.on_train_batch_begin(step)
+        logs = {name: float(value) for name, value in train_step(data).items()}
+        callback_list.on_train_batch_end(step, logs)
+        step += 1
+        if model.stop_training:
+            break
+    return logs, step

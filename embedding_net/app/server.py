@@ -75,7 +75,17 @@ def create_app(model_path: str | os.PathLike, index_path: str | os.PathLike, **k
 
 
 def build_app(service: SearchService):
-    """Build the FastAPI app around an already constructed :class:`SearchService`."""
+    """Build the FastAPI app around an already constructed :class:`SearchService`.
+
+    Args:
+        service: the search service the endpoints call (``app.state.service``).
+
+    Returns:
+        a ``fastapi.FastAPI`` application with the endpoints listed in this module's docstring.
+
+    Raises:
+        ImportError: FastAPI, uvicorn or python-multipart is not installed.
+    """
     require_app_extra()
     app = FastAPI(
         title="embedding_net search",
@@ -83,7 +93,15 @@ def build_app(service: SearchService):
         version="1",
     )
     app.state.service = service
-    map_cache: dict[str, str] = {}
+    _add_error_handling(app, service)
+    _add_search_routes(app, service)
+    _add_item_routes(app, service)
+    _add_map_routes(app, service)
+    return app
+
+
+def _add_error_handling(app, service: SearchService) -> None:
+    """Turn :class:`ImageRejected` into JSON errors and refuse oversized bodies (413) unread."""
 
     @app.exception_handler(ImageRejected)
     async def _rejected(request: Request, exc: ImageRejected):
@@ -109,16 +127,21 @@ def build_app(service: SearchService):
                 )
         return await call_next(request)
 
-    async def _read(upload: UploadFile, field: str) -> bytes:
-        # read at most one byte past the limit: the service turns that into a 413
-        data = await upload.read(service.max_upload_bytes + 1)
-        if len(data) > service.max_upload_bytes:
-            raise ImageRejected(
-                413,
-                f"{field}: the upload is larger than the limit of "
-                f"{service.max_upload_bytes:,} bytes",
-            )
-        return data
+
+async def _read_upload(upload: UploadFile, field: str, max_bytes: int) -> bytes:
+    """The bytes of ``upload``; ImageRejected (413) naming ``field`` when over ``max_bytes``."""
+    # read at most one byte past the limit: that is enough to tell it is too large
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageRejected(
+            413,
+            f"{field}: the upload is larger than the limit of {max_bytes:,} bytes",
+        )
+    return data
+
+
+def _add_search_routes(app, service: SearchService) -> None:
+    """``GET /`` (the search page), ``GET /api/info``, ``POST /api/search`` and ``/api/compare``."""
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index_page():
@@ -134,7 +157,7 @@ def build_app(service: SearchService):
         k: Annotated[int | None, Query(description="number of results (default: --top-k)")] = None,
     ):
         service.check_k(k)
-        data = await _read(image, "image")
+        data = await _read_upload(image, "image", service.max_upload_bytes)
         return await run_in_threadpool(service.search, data, k)
 
     @app.post("/api/compare")
@@ -142,9 +165,13 @@ def build_app(service: SearchService):
         image_a: Annotated[UploadFile, File(description="first image")],
         image_b: Annotated[UploadFile, File(description="second image")],
     ):
-        data_a = await _read(image_a, "image_a")
-        data_b = await _read(image_b, "image_b")
+        data_a = await _read_upload(image_a, "image_a", service.max_upload_bytes)
+        data_b = await _read_upload(image_b, "image_b", service.max_upload_bytes)
         return await run_in_threadpool(service.compare, data_a, data_b)
+
+
+def _add_item_routes(app, service: SearchService) -> None:
+    """``GET /api/items/{id}`` and ``GET /api/items/{id}/thumbnail`` (by integer id only)."""
 
     @app.get("/api/items/{item_id}")
     def item(item_id: int):
@@ -159,6 +186,11 @@ def build_app(service: SearchService):
             media_type="image/png",
             headers={"Cache-Control": "max-age=3600"},
         )
+
+
+def _add_map_routes(app, service: SearchService) -> None:
+    """``GET /api/map`` (the t-SNE points), ``GET /map`` (its page) and the plotly.js it loads."""
+    map_cache: dict[str, str] = {}
 
     @app.get("/api/map")
     def tsne_points():
@@ -183,5 +215,3 @@ def build_app(service: SearchService):
         if not path.is_file():
             raise ImageRejected(404, "plotly.js is not installed")
         return FileResponse(path, media_type="text/javascript")
-
-    return app
