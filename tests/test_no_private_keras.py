@@ -9,7 +9,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "embedding_net"
 #: Private Keras state the package once reached into (issue: API 1.0 item 5).
-FORBIDDEN_ATTRIBUTES = ("_tracker", "_attached_to_model", "_initial_epoch")
+FORBIDDEN_ATTRIBUTES = ("_tracker", "_attached_to_model", "_initial_epoch", "_symbolic_build")
+#: The one named exception, with its reason: ``fit_distributed`` builds the optimizer and the
+#: compiled loss/metric trackers in cross-replica context before its custom multi-worker loop,
+#: which Keras offers no public call for (its own build step reduces the first batch across
+#: workers, which fails under MultiWorkerMirroredStrategy).
+ALLOWED_USES = {("distribute.py", "_symbolic_build")}
 
 
 def _sources():
@@ -31,7 +36,7 @@ def _private_uses(path: Path) -> list[str]:
                 if alias.name.startswith("keras.src")
             ]
         elif isinstance(node, ast.Attribute):
-            if node.attr in FORBIDDEN_ATTRIBUTES:
+            if node.attr in FORBIDDEN_ATTRIBUTES and (path.name, node.attr) not in ALLOWED_USES:
                 found.append(f"{path}:{node.lineno}: .{node.attr}")
             elif (
                 node.attr == "src" and isinstance(node.value, ast.Name) and node.value.id == "keras"

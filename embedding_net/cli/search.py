@@ -1,6 +1,6 @@
 """``embedding-net search IMG --index I --model M -k 5``: nearest matches of an image.
 
-Seeds 001 and 003: embed a query, compare it with the pre-computed database (an index written
+Embed a query, compare it with the pre-computed database (an index written
 by ``embedding-net encode``), show the closest matches, optionally as a picture. Example::
 
     embedding-net search query.png --index gallery.npz --model network.keras -k 5 --grid top5.png

@@ -1,6 +1,6 @@
 """``embedding-net visualize``: t-SNE of a folder's embeddings, interactive HTML or PNG.
 
-Seed 003's interactive t-SNE (hover a point to see its image). Examples::
+Interactive t-SNE of a folder's embeddings (hover a point to see its image). Examples::
 
     embedding-net visualize ../shared/data/sample/traffic_signs_gtsrb --layout gtsrb \\
         --model runs/traffic_signs_small/network.keras --output tsne.html

@@ -158,7 +158,11 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """The in-batch loss of ``model.kind: embedding`` (siamese/triplet models bring theirs).
+    """The loss of ``model.kind: embedding`` (siamese/triplet models bring theirs).
+
+    A name with class weights (``arcface``, ``cosface``, ``proxy-anchor``, ...; as ``name`` or
+    ``identity_loss``) or ``xbm`` trains a ``ClassifierTrainingModel`` whose head (or memory)
+    holds them; any other name compiles the network with the in-batch loss.
 
     Attributes:
         name: a name from ``embedding_net.losses.available_losses()`` (e.g.

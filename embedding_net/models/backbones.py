@@ -42,12 +42,12 @@ def simple_cnn(
     block_dropout: float = 0.0,
     name: str = "simple_cnn",
 ) -> keras.Model:
-    """Seed 002's base network: four blocks of Conv2D(3x3) -> MaxPool2D -> BatchNorm -> ReLU.
+    """A small from-scratch base network: four blocks of Conv2D(3x3) -> MaxPool2D -> BatchNorm -> ReLU.
 
     Args:
         input_shape: ``(height, width, channels)``; height and width >= 16.
         filters: filters of the four blocks.
-        block_dropout: dropout rate after each block (seed 002 used 0.2 to regularise).
+        block_dropout: dropout rate after each block (0.2 regularises small siamese re-id sets).
 
     Returns:
         keras.Model from images (already rescaled) to a ``(h/16, w/16, filters[-1])`` map.

@@ -23,7 +23,7 @@ class SiameseModel(keras.Model):
         * ``"distance"``: the model outputs the embedding distance ``(batch,)``; compile it
           with a contrastive loss (the default when ``compile`` gets no loss:
           ``ContrastiveLoss(margin)``).
-        * ``"merge"``: seed 002's merge net, ``sigmoid(Dense(|e1 - e2|))``, trained with
+        * ``"merge"``: the merge net, ``sigmoid(Dense(|e1 - e2|))``, trained with
           binary cross-entropy (the default loss), optionally plus
           ``contrastive_weight * contrastive(y, distance)`` on the embeddings. The model's
           raw output is ``(batch, 2)``: column 0 the match probability, column 1 the

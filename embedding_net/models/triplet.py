@@ -19,7 +19,7 @@ def triplet_margin_loss(d_ap, d_an, margin: float = 1.0):
 
 @keras.saving.register_keras_serializable(package="embedding_net")
 class TripletModel(keras.Model):
-    """Train a shared embedding network on explicit triplets (seed 001's CSV workflow).
+    """Train a shared embedding network on explicit triplets (e.g. rows of an anchor / positive / negative CSV).
 
     Inputs are ``(anchor, positive, negative)`` image batches; no labels are needed
     (datasets may yield only ``x``). The output is ``(batch, 2)``:
