@@ -150,7 +150,7 @@ def test_memory_matches_the_reference_and_is_carried_between_steps(tmp_path):
 
 FRESH = """
 import sys, numpy as np, keras
-import embedding_net.models
+import embedding_net  # registers every class, Keras being loaded
 model = keras.saving.load_model(sys.argv[1])
 np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
 np.save(sys.argv[4], keras.ops.convert_to_numpy(model.head.weight_matrix))
@@ -158,6 +158,8 @@ np.save(sys.argv[4], keras.ops.convert_to_numpy(model.head.weight_matrix))
 
 
 def test_a_saved_cosface_model_loads_in_a_fresh_process(tmp_path):
+    """Plain ``keras.saving.load_model`` after ``import embedding_net`` (Keras loaded first);
+    without the import the same script fails, so the check can fail."""
     images, labels = class_images(num_classes=3, per_class=4)
     model = ClassifierTrainingModel(_net(), heads.CosFaceHead(3))
     model.compile(optimizer="adam")
@@ -166,17 +168,23 @@ def test_a_saved_cosface_model_loads_in_a_fresh_process(tmp_path):
     np.save(tmp_path / "x.npy", images)
     out = [tmp_path / "e.npy", tmp_path / "w.npy"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH, str(tmp_path / "m.keras"), str(tmp_path / "x.npy")]
-        + [str(p) for p in out],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    args = [str(tmp_path / "m.keras"), str(tmp_path / "x.npy")] + [str(p) for p in out]
+
+    def run(script):
+        return subprocess.run(
+            [sys.executable, "-c", script, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+
+    done = run(FRESH)
     assert done.returncode == 0, done.stderr[-2000:]
     np.testing.assert_allclose(np.load(out[0]), model.predict(images, verbose=0), atol=1e-5)
     np.testing.assert_array_equal(np.load(out[1]), _numpy(model.head.weight_matrix))
+    without = run(FRESH.replace("import embedding_net  #", "#"))
+    assert without.returncode != 0 and "ClassifierTrainingModel" in without.stderr
 
 
 def test_validation():
