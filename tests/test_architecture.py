@@ -138,3 +138,61 @@ def test_the_rule_allows_type_checking_imports(tmp_path):
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from embedding_net.config import X\n"
     (folder / "module.py").write_text(source)
     assert _violations([folder / "module.py"], package=tmp_path) == []
+
+
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 400
+
+
+def test_no_function_over_80_lines_and_no_module_over_400():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        name = path.relative_to(PACKAGE.parent)
+        if source.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno}: {node.name}() has {lines} lines")
+    assert not too_long, "\n".join(too_long)
+
+
+def _compares_layout_with_a_name(node) -> bool:
+    """``layout == "gtsrb"``, ``d.layout in ("folders", ...)`` and the like."""
+    if not isinstance(node, ast.Compare):
+        return False
+    sides = [node.left, *node.comparators]
+    named = any(
+        (isinstance(s, ast.Name) and s.id == "layout")
+        or (isinstance(s, ast.Attribute) and s.attr == "layout")
+        for s in sides
+    )
+    literal = any(
+        isinstance(s, ast.Constant)
+        and isinstance(s.value, str)
+        or isinstance(s, (ast.Tuple, ast.List, ast.Set))
+        for s in sides
+    )
+    return named and literal
+
+
+def test_no_layout_name_chain_outside_the_layout_table():
+    registry = PACKAGE / "data" / "datasets"
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if registry not in path.parents
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if _compares_layout_with_a_name(node)
+    ]
+    assert not found, "compare layouts through embedding_net.data.datasets.get_layout: " + str(
+        found
+    )
+
+
+def test_the_layout_check_finds_a_chain():
+    tree = ast.parse('if d.layout == "tfrecord":\n    pass\nok = layout in ("a", "b")\n')
+    assert sum(_compares_layout_with_a_name(n) for n in ast.walk(tree)) == 2
+    assert not any(_compares_layout_with_a_name(n) for n in ast.walk(ast.parse("a == 'x'")))
