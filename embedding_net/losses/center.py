@@ -33,6 +33,7 @@ def center_loss(labels, embeddings, centers):
     return 0.5 * ops.sum(ops.square(float32(embeddings) - own_center), axis=-1)
 
 
+@register_loss("center")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class CenterLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.CenterHead`. Center loss with its own
@@ -60,6 +61,3 @@ class CenterLoss(ParametricLoss):
             name=name,
             dtype=dtype,
         )
-
-
-register_loss("center", CenterLoss)

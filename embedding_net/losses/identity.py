@@ -113,6 +113,7 @@ def identity_softmax_loss(
     return identity_cross_entropy(labels, logits, label_smoothing=label_smoothing)
 
 
+@register_loss("identity-softmax")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class IdentitySoftmaxLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.IdentitySoftmaxHead`. Linear identity
@@ -159,6 +160,3 @@ class IdentitySoftmaxLoss(ParametricLoss):
             label_smoothing=float(label_smoothing),
             scale=float(scale),
         )
-
-
-register_loss("identity-softmax", IdentitySoftmaxLoss)

@@ -95,6 +95,7 @@ def cosface_loss(labels, embeddings, weight_matrix, margin: float = 0.35, scale:
     return _margin_cross_entropy(labels, scale * (cos - margin * target))
 
 
+@register_loss("arcface")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class ArcFaceLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.ArcFaceHead`. ArcFace loss with its own
@@ -134,6 +135,7 @@ class ArcFaceLoss(ParametricLoss):
         )
 
 
+@register_loss("sub-center-arcface")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class SubCenterArcFaceLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.SubCenterArcFaceHead`.
@@ -170,6 +172,7 @@ class SubCenterArcFaceLoss(ParametricLoss):
         )
 
 
+@register_loss("cosface")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class CosFaceLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.CosFaceHead`. CosFace loss with its own
@@ -201,8 +204,3 @@ class CosFaceLoss(ParametricLoss):
             margin=margin,
             scale=scale,
         )
-
-
-register_loss("arcface", ArcFaceLoss)
-register_loss("cosface", CosFaceLoss)
-register_loss("sub-center-arcface", SubCenterArcFaceLoss)

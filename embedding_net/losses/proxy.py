@@ -77,6 +77,7 @@ def proxy_nca_loss(labels, embeddings, proxies, scale: float = 9.0):
     return -ops.sum(target * ops.log_softmax(logits, axis=-1), axis=-1)
 
 
+@register_loss("proxy-anchor")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class ProxyAnchorLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.ProxyAnchorHead`. Proxy-Anchor loss with
@@ -111,6 +112,7 @@ class ProxyAnchorLoss(ParametricLoss):
         )
 
 
+@register_loss("proxy-nca")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class ProxyNCALoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.ProxyNCAHead`. Proxy-NCA loss with its
@@ -140,7 +142,3 @@ class ProxyNCALoss(ParametricLoss):
             dtype=dtype,
             scale=scale,
         )
-
-
-register_loss("proxy-anchor", ProxyAnchorLoss)
-register_loss("proxy-nca", ProxyNCALoss)

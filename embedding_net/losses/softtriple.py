@@ -65,6 +65,7 @@ def softtriple_loss(
     return loss
 
 
+@register_loss("softtriple")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class SoftTripleLoss(ParametricLoss):
     """Deprecated: use :class:`~embedding_net.heads.SoftTripleHead`. SoftTriple loss with its own ``num_centers`` centres per class; see
@@ -103,6 +104,3 @@ class SoftTripleLoss(ParametricLoss):
             reg_weight=reg_weight,
             margin=margin,
         )
-
-
-register_loss("softtriple", SoftTripleLoss)

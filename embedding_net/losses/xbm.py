@@ -141,6 +141,7 @@ def _check_memory_size(batch, memory_size: int, owner: str) -> None:
         raise ValueError(f"{owner}: batch size {batch} exceeds `memory_size` {memory_size}")
 
 
+@register_loss("xbm")
 @keras.saving.register_keras_serializable(package="embedding_net")
 class XBMLoss(ParametricLoss):
     """Deprecated: give a :class:`CrossBatchMemory` to
@@ -209,6 +210,3 @@ class XBMLoss(ParametricLoss):
             "name": self.name,
             "dtype": self._dtype_arg,
         }
-
-
-register_loss("xbm", XBMLoss)
