@@ -58,13 +58,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="reid: k-reciprocal re-ranking of the distances (Zhong et al. 2017)",
     )
     parser.add_argument("--seed", type=int, default=0, help="query/pair choice seed")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="K",
+        help=(
+            "evaluate K seeded query / pair draws (seeds --seed, +1, ...; with --config the "
+            "split seed, +1, ... on the same held-out split) and report mean +- sd"
+        ),
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
     parser.add_argument("--output", help="also write the metrics to this JSON file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     return parser
 
 
-def _from_config(args, size):
+def _from_config(args, size, repeat: int = 0):
     from embedding_net.cli import UsageError
     from embedding_net.config import load_config
     from embedding_net.config.records import list_records, split_records, split_seed
@@ -77,10 +87,15 @@ def _from_config(args, size):
         raise UsageError(f"{args.config} sets no validation.protocol: pass --protocol")
     if tuple(config.data.image_size) != tuple(size):
         config.data.image_size = list(size)
+    if config.data.val_fraction == 0:
+        raise UsageError(
+            f"{args.config} is in final-training mode (data.val_fraction 0): nothing is held "
+            "out; evaluate on a folder with --data"
+        )
     records, triplets = list_records(config.data)
     seed = split_seed(config)
     split = split_records(records, triplets, config.data, seed)
-    return build_validation_set(config, split, seed)
+    return [build_validation_set(config, split, seed + i) for i in range(args.repeats)]
 
 
 def _from_folder(args, size):
@@ -93,24 +108,29 @@ def _from_folder(args, size):
     protocol = get_protocol(args.protocol)
     records = list_folder(args.data, args.layout)
     if protocol.name in ("reid", "verification"):
-        return protocol.from_records(
-            records,
-            size,
-            seed=args.seed,
-            num_pairs=args.num_pairs,
-            pairs_file=args.pairs,
-            image_root=args.data,
-        )
+        return [
+            protocol.from_records(
+                records,
+                size,
+                seed=args.seed + i,
+                num_pairs=args.num_pairs,
+                pairs_file=args.pairs,
+                image_root=args.data,
+            )
+            for i in range(args.repeats)
+        ]
+    # the classification / retrieval sets have no random draw: one set serves every repeat
     if args.gallery:
-        return protocol.from_records(
+        validation = protocol.from_records(
             records, size, reference=list_folder(args.gallery, args.layout)
         )
+        return [validation] * args.repeats
     splits = {r.metadata.get("split") for r in records}
     if {"train", "val"} <= splits:
         query = [r for r in records if r.metadata.get("split") == "val"]
         reference = [r for r in records if r.metadata.get("split") == "train"]
-        return protocol.from_records(query, size, reference=reference)
-    return protocol.from_records(records, size)
+        return [protocol.from_records(query, size, reference=reference)] * args.repeats
+    return [protocol.from_records(records, size)] * args.repeats
 
 
 def run(args) -> int:
@@ -125,22 +145,32 @@ def run(args) -> int:
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     output = check_output(args.output, args.overwrite) if args.output else None
     network = embedding_network(load_model(args.model))
     size = image_size_of(network)
-    validation = _from_config(args, size) if args.config else _from_folder(args, size)
-    if args.rerank and validation.protocol != "reid":
-        raise UsageError(f"--rerank applies to --protocol reid, not {validation.protocol}")
-    metrics = evaluate_protocol(
-        network, validation, batch_size=args.batch_size, flip=args.flip, rerank=args.rerank
-    )
+    validations = _from_config(args, size) if args.config else _from_folder(args, size)
+    protocol = validations[0].protocol
+    if args.rerank and protocol != "reid":
+        raise UsageError(f"--rerank applies to --protocol reid, not {protocol}")
+    runs = [
+        evaluate_protocol(
+            network, validation, batch_size=args.batch_size, flip=args.flip, rerank=args.rerank
+        )
+        for validation in validations
+    ]
     result = {
-        "protocol": validation.protocol,
+        "protocol": protocol,
         "model": args.model,
         "flip": args.flip,
         "rerank": args.rerank,
-        **metrics,
+        **runs[0],
     }
+    if args.repeats > 1:
+        from embedding_net.evaluation.repeats import summarize_repeats
+
+        result = {**result, "repeats": args.repeats, "summary": summarize_repeats(runs)}
     text = json.dumps(result, indent=1)
     print(text)
     if output is not None:

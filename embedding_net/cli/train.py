@@ -5,6 +5,8 @@ Examples::
     embedding-net train --config examples/traffic_signs/small.yaml
     embedding-net train --config examples/mars/small_contrastive.yaml --set training.epochs=1
     embedding-net train --config run.yaml --resume          # continue after an interruption
+    embedding-net train --config run.yaml --repeats 3       # 3 seeded splits: mean +- sd
+    embedding-net train --config run.yaml --final           # every image trains, no hold-out
 """
 
 from __future__ import annotations
@@ -40,6 +42,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="replace the outputs of an earlier run in the output folder",
     )
     parser.add_argument(
+        "--final",
+        action="store_true",
+        help=(
+            "final-training mode: train on every image of the training split (sets "
+            "data.val_fraction=0; no validation metrics); output_dir gets a _final suffix "
+            "unless --output-dir is given"
+        ),
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="K",
+        help=(
+            "train on K seeded hold-out splits (data.split_seed, +1, ...) into "
+            "output_dir/split-<seed>/ and write their mean +- sd to output_dir/repeats.json"
+        ),
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -69,13 +90,22 @@ def run(args) -> int:
     from embedding_net.config import load_config
 
     overrides = parse_overrides(args.set)
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.final and args.repeats > 1:
+        raise UsageError("--final trains once on every image: it cannot be --repeats'ed")
+    if args.final:
+        overrides["data.val_fraction"] = 0
     config = load_config(args.config, overrides=overrides)
+    output_dir = args.output_dir
+    if args.final and output_dir is None:
+        output_dir = config.output_dir.rstrip("/\\") + "_final"
+    if args.repeats > 1:
+        return _run_repeats(args, config, output_dir)
     from embedding_net.training import SaveError, train
 
     try:
-        result = train(
-            config, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite
-        )
+        result = train(config, output_dir=output_dir, resume=args.resume, overwrite=args.overwrite)
     except (FileExistsError, SaveError) as exc:
         raise UsageError(str(exc)) from None
     summary = {
@@ -85,6 +115,28 @@ def run(args) -> int:
         "epochs_run": result.epochs_run,
         "fit_seconds": round(result.seconds, 1),
         "metrics": result.metrics,
+    }
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _run_repeats(args, config, output_dir) -> int:
+    from embedding_net.training import SaveError, train_repeats
+
+    try:
+        result = train_repeats(
+            config,
+            args.repeats,
+            output_dir=output_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+        )
+    except (FileExistsError, SaveError) as exc:
+        raise UsageError(str(exc)) from None
+    summary = {
+        "output_dir": str(result.output_dir),
+        "split_seeds": result.seeds,
+        "summary": {k: {"mean": v["mean"], "sd": v["sd"]} for k, v in result.summary.items()},
     }
     print(json.dumps(summary, indent=1))
     return 0

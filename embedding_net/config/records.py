@@ -102,6 +102,13 @@ def _drop_small_identities(train: list, data: DataConfig) -> list:
     return kept
 
 
+def is_final(data: DataConfig) -> bool:
+    """Final-training mode: ``data.val_fraction`` is 0, so every image of the training split
+    (for ``split: given`` the ``train/`` and ``val/`` folders together) trains and nothing is
+    held out; the run has no validation metrics."""
+    return data.val_fraction == 0
+
+
 def split_seed(config) -> int:
     """The seed of the hold-out split and validation set: ``data.split_seed``, or the
     config's ``seed`` when that is None."""
@@ -212,7 +219,11 @@ def split_records(records: list, triplets, data: DataConfig, seed: int) -> Split
     records = _subset(records, data, rng)
     if data.split not in _SPLITS:  # pragma: no cover - validated by the schema
         raise ValueError(f"data.split: unknown split {data.split!r}")
-    train, val = _SPLITS[data.split](records, data, rng)
+    if is_final(data):
+        train, val = list(records), []
+        logger.info("data: final-training mode (data.val_fraction 0): every image trains")
+    else:
+        train, val = _SPLITS[data.split](records, data, rng)
     if not train:
         raise ValueError(f"data: no training image left under {data.root} after the split")
     if data.min_images_per_identity is not None:

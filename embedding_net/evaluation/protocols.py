@@ -311,7 +311,8 @@ def evaluate_protocol(
 
 
 def build_validation_set(config, split, seed: int) -> ValidationSet | None:
-    """The :class:`ValidationSet` of a config's ``validation.protocol`` (None for ``none``).
+    """The :class:`ValidationSet` of a config's ``validation.protocol`` (None for ``none``
+    and in final-training mode, ``data.val_fraction: 0``).
 
     Args:
         config: :class:`~embedding_net.config.TrainConfig`.
@@ -319,7 +320,7 @@ def build_validation_set(config, split, seed: int) -> ValidationSet | None:
         seed: the query / pair choice seed (``embedding_net.config.records.split_seed``).
     """
     name = config.validation.protocol
-    if name == "none":
+    if name == "none" or config.data.val_fraction == 0:  # final-training mode: no hold-out
         return None
     protocol = get_protocol(name)
     if protocol.name != "verification" or config.data.pairs_file is None:

@@ -43,7 +43,13 @@ The package reads in the order of a run:
 * :mod:`~embedding_net.training.run_callbacks`: the callbacks of a run
   (:class:`RunCallbacks`), shared by its phases;
 * :mod:`~embedding_net.training.saving`: :func:`save_trained`, :func:`save_network`,
-  :class:`SaveError`.
+  :class:`SaveError`;
+* :mod:`~embedding_net.training.repeats`: :func:`train_repeats`, the same config on ``k``
+  seeded hold-out splits (mean +- sd in ``repeats.json``).
+
+Final-training mode (``data.val_fraction: 0``, ``embedding-net train --final``): once the
+config is chosen on held-out splits, it trains on every image of the training split with the
+same schedule; the outputs are the same, without validation metrics.
 """
 
 from embedding_net.callbacks import ProtocolEvaluation
@@ -56,6 +62,7 @@ from embedding_net.training.builders import (
     compile_model,
 )
 from embedding_net.training.fine_tune import FineTunePlan, Phase
+from embedding_net.training.repeats import RepeatsResult, train_repeats
 from embedding_net.training.run_callbacks import RunCallbacks, monitor_of
 from embedding_net.training.run_directory import RUN_OUTPUTS, RunDirectory
 from embedding_net.training.saving import SaveError, save_network, save_trained
@@ -68,6 +75,7 @@ __all__ = [
     "LearningRateLog",
     "Phase",
     "ProtocolEvaluation",
+    "RepeatsResult",
     "RunCallbacks",
     "RunDirectory",
     "SaveError",
@@ -80,4 +88,5 @@ __all__ = [
     "save_network",
     "save_trained",
     "train",
+    "train_repeats",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 
 from embedding_net.callbacks.backup import restore_backup
-from embedding_net.config.records import list_records, split_records, split_seed
+from embedding_net.config.records import is_final, list_records, split_records, split_seed
 from embedding_net.config.schema import TrainConfig
 from embedding_net.evaluation.protocols import build_validation_set, evaluate_protocol
 from embedding_net.training.builders import build_model, build_train_dataset, compile_model
@@ -111,6 +111,8 @@ def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResu
     run.write_metrics(
         {
             "name": config.name,
+            "final": is_final(config.data),
+            "split_seed": seed,
             "protocol": config.validation.protocol,
             "monitor": callbacks.monitor,
             "metrics": metrics,

@@ -82,3 +82,22 @@ def test_evaluate_usage_errors(tiny, tmp_path, capsys):
     assert "knn_top1" in json.loads(metrics.read_text())
     assert main([*args, "--rerank"]) == 2
     assert "--rerank applies to --protocol reid" in capsys.readouterr().err
+
+
+def test_evaluate_repeats_report_mean_and_sd(tiny, capsys):
+    out, data = tiny
+    model = str(out / "network.keras")
+    args = ["--model", model, "--protocol", "verification", "--data", str(data / "train")]
+    code, one = _evaluate(capsys, *args, "--num-pairs", "20")
+    code, three = _evaluate(capsys, *args, "--num-pairs", "20", "--repeats", "3")
+    assert code == 0 and three["repeats"] == 3
+    # the first draw is the plain run (same seed); the summary is over seeds 0, 1, 2
+    assert three["pair_accuracy"] == pytest.approx(one["pair_accuracy"])
+    runs = [
+        _evaluate(capsys, *args, "--num-pairs", "20", "--seed", str(s))[1]["pair_accuracy"]
+        for s in range(3)
+    ]
+    assert three["summary"]["pair_accuracy"]["mean"] == pytest.approx(np.mean(runs))
+    assert three["summary"]["pair_accuracy"]["sd"] == pytest.approx(np.std(runs, ddof=1))
+    assert main(["evaluate", *args, "--repeats", "0"]) == 2
+    assert "--repeats must be >= 1" in capsys.readouterr().err

@@ -286,3 +286,25 @@ def test_split_seed_fixes_the_held_out_identities_across_training_seeds():
     fixed1 = held_out(seed=1, data={"split_seed": 7})
     assert fixed0 == fixed1 and fixed0[0] == 7 and len(fixed0[1]) == 10
     assert fixed0[1] == held_out(seed=7)[1]  # the same split as training with seed 7
+
+
+@pytest.mark.parametrize("split", ["identity", "tracklet", "given", "none"])
+def test_final_mode_trains_on_every_image_whatever_the_split(split):
+    records = [
+        ImageRecord(f"/x/{pid}_{i}.png", pid, {**r.metadata, "split": "train" if i < 4 else "val"})
+        for r in _records()
+        for pid, i in [(r.label, int(r.path.rsplit("_", 1)[1].split(".")[0]))]
+    ]
+    split_ = split_records(records, None, DataConfig(root="/x", split=split, val_fraction=0), 0)
+    assert split_.val == [] and len(split_.train) == len(records)
+    assert split_.label_map == {pid: pid for pid in range(10)}
+
+
+def test_final_mode_has_no_validation_set():
+    from embedding_net.config import TrainConfig
+    from embedding_net.evaluation.protocols import build_validation_set
+
+    config = TrainConfig(data=DataConfig(root="/x", val_fraction=0))
+    config.validation.protocol = "reid"
+    split = split_records(_records(), None, config.data, 0)
+    assert build_validation_set(config, split, 0) is None
