@@ -209,8 +209,18 @@ def _build_for_training(model, strategy, dataset) -> None:
     first = next(iter(dataset.take(1)), None)
     if first is None:
         raise ValueError("dataset yielded no batch: nothing to train on")
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first)
     with strategy.scope():
-        model._symbolic_build(data_batch=first)
+        if not model.built:
+            model(x, training=False)
+        model.optimizer.build(model.trainable_variables)
+        # one eager loss + metric pass builds the loss trackers and compiled metrics here;
+        # their state is then reset so that the first real step starts from zero
+        y_pred = model(x, training=False)
+        model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        for metric in model.metrics:
+            metric.reset_state()
 
 
 def _distributed_train_step(tf, model, strategy):

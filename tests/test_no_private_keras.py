@@ -14,7 +14,7 @@ FORBIDDEN_ATTRIBUTES = ("_tracker", "_attached_to_model", "_initial_epoch", "_sy
 #: compiled loss/metric trackers in cross-replica context before its custom multi-worker loop,
 #: which Keras offers no public call for (its own build step reduces the first batch across
 #: workers, which fails under MultiWorkerMirroredStrategy).
-ALLOWED_USES = {("distribute.py", "_symbolic_build")}
+ALLOWED_USES: set = set()
 
 
 def _sources():
