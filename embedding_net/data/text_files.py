@@ -5,6 +5,7 @@ Every parser reads through :func:`read_text` / :func:`text_lines` / :func:`csv_r
 * a binary file (a NUL byte) or a file that is not UTF-8 is refused by name, with the line and
   the byte at fault (a UTF-8 byte-order mark is accepted and dropped);
 * ``\\n``, ``\\r\\n`` and ``\\r`` all end a line; line numbers are 1-based, as in an editor;
+* JSON is read with :func:`read_json` (line and column of a syntax error named);
 * YAML is read with ``yaml.safe_load`` (:func:`read_yaml`); a syntax error names the line and
   the column;
 * a malformed line raises :class:`ParseError` (a ``ValueError``) whose message reads
@@ -221,6 +222,37 @@ def read_yaml(path: str | os.PathLike, what: str = "file"):
         raise _yaml_error(path, text, exc) from None
     except RecursionError:
         raise ParseError(path, None, "not valid YAML: nested too deeply") from None
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise ValueError(f"key {twice[0]!r} given twice in one object")
+    return dict(pairs)
+
+
+def read_json(path: str | os.PathLike, what: str = "file"):
+    """The document of a UTF-8 JSON file (e.g. a ``manifest.json`` or ``label_map.json``).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ParseError: binary / not UTF-8 (as :func:`read_text`), not valid JSON (line and column
+            named) or a key given twice in one object.
+    """
+    import json
+
+    text = read_text(path, what)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise ParseError(
+            path, exc.lineno, f"column {exc.colno}: not valid JSON: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise ParseError(path, None, "not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # a key given twice
+        raise ParseError(path, None, f"not valid JSON: {exc}") from None
 
 
 __all__ = [

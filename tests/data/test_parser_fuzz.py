@@ -23,7 +23,7 @@ import pytest
 from embedding_net.config import config_to_dict, load_config
 from embedding_net.data.datasets import gtsrb, lfw, triplets_csv
 from embedding_net.data.labels import read_class_names
-from embedding_net.data.text_files import ParseError
+from embedding_net.data.text_files import ParseError, read_json
 
 CASES = 250  # per parser: 25 random byte strings, 35 random line sets, the rest mutations
 SEED = 20261206
@@ -56,6 +56,7 @@ model:
 training:
   epochs: 1
 """
+JSON = '{\n "format": 1,\n "splits": {"train": {"shards": 2, "images": 40}},\n "labels": [0, 1, 2]\n}\n'
 
 
 def _csv_records(text: str) -> int:
@@ -103,6 +104,13 @@ def _yaml(path: Path, root: Path, log) -> int:
     return sum(1 for key in written if key not in config)
 
 
+def _json(path: Path, root: Path, log) -> int:
+    import json
+
+    got = read_json(path)
+    return 0 if got == json.loads(path.read_text("utf-8").lstrip("\ufeff")) else 1
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text("utf-8").replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
@@ -137,6 +145,7 @@ PARSERS = {
     "gtsrb_labels_csv": (LABELS, ",", _gtsrb, _setup_gtsrb),
     "class_names_csv": (CLASS_NAMES, ",", _class_names, lambda tmp: tmp / "class_names.csv"),
     "yaml_config": (YAML, ": ", _yaml, lambda tmp: tmp / "run.yaml"),
+    "json_file": (JSON, ",", _json, lambda tmp: tmp / "manifest.json"),
 }
 
 

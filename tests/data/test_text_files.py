@@ -9,7 +9,14 @@ import pytest
 
 from embedding_net.data import ParseError, read_class_names
 from embedding_net.data.datasets import gtsrb, lfw, triplets_csv
-from embedding_net.data.text_files import csv_rows, read_text, read_yaml, split_lines, text_lines
+from embedding_net.data.text_files import (
+    csv_rows,
+    read_json,
+    read_text,
+    read_yaml,
+    split_lines,
+    text_lines,
+)
 
 
 def _write(tmp_path, name: str, data: bytes):
@@ -214,3 +221,17 @@ def test_read_yaml_names_line_and_column(tmp_path):
     assert read_yaml(f) == {"base": {"x": 1, "y": 2}, "d": {"x": 3, "y": 2}}
     f.write_bytes(b"")
     assert read_yaml(f) is None
+
+
+def test_read_json_names_line_and_column(tmp_path):
+    f = _write(tmp_path, "manifest.json", b'\xef\xbb\xbf{\r\n "a": 1,\r\n "b": [1, 2]\r\n}\r\n')
+    assert read_json(f) == {"a": 1, "b": [1, 2]}
+    f.write_bytes(b'{\n "a": 1,\n "b": [1, 2\n}\n')
+    with pytest.raises(ParseError, match=r"manifest\.json, line 4: column 1: not valid JSON"):
+        read_json(f)
+    f.write_bytes(b'{"a": 1, "a": 2}')
+    with pytest.raises(ParseError, match="key 'a' given twice"):
+        read_json(f)
+    f.write_bytes(b"[" * 100_000)
+    with pytest.raises(ParseError, match="manifest.json"):
+        read_json(f)
