@@ -56,9 +56,7 @@ def read_class_names(path: str | os.PathLike) -> dict[str, str]:
             row with another number of fields than the header, an empty label or a label
             already given on an earlier line (file and line named).
     """
-    header, rows = csv_rows(path, "class names")
-    if len(header) < 2:
-        raise line_error(path, 1, "a header 'label,name' (at least two columns)", ",".join(header))
+    _, rows = csv_rows(path, "class names", header_hint="label,name")
     if not rows:
         raise ParseError(path, None, "expected rows 'label,name' after the header, got none")
     names: dict[str, str] = {}

@@ -107,11 +107,17 @@ def text_lines(path: str | os.PathLike, what: str = "file") -> list[tuple[int, s
 
 
 def csv_rows(
-    path: str | os.PathLike, what: str = "file"
+    path: str | os.PathLike, what: str = "file", header_hint: str | None = None
 ) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the ``(line number, fields)`` rows of a UTF-8 CSV with a header row.
 
     Blank lines are skipped; a row must have as many fields as the header.
+
+    Args:
+        path: the CSV file.
+        what: what the file is, for the not-found message.
+        header_hint: the expected header (e.g. ``"label,name"``): when given, a one-column
+            header is refused with this hint (a CSV needs at least two columns then).
 
     Returns:
         (header fields stripped of spaces, rows as ``(first line of the row, fields)``).
@@ -148,6 +154,10 @@ def csv_rows(
         raise ParseError(path, reader.line_num or 1, f"not valid CSV: {exc}") from None
     if header is None:
         raise ParseError(path, None, "expected a CSV header row, got an empty file")
+    if header_hint is not None and len(header) < 2:
+        raise line_error(
+            path, header_line, f"a header {header_hint!r} (two columns or more)", ",".join(header)
+        )
     if len(set(h.lower() for h in header)) != len(header):
         raise line_error(path, header_line, "distinct column names", ",".join(header))
     return header, rows

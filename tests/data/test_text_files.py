@@ -188,6 +188,7 @@ def test_read_class_names(tmp_path):
     assert read_class_names(f) == {"0": "Stop", "1": "Yield, then go"}
     for data, message in [
         (b"class_id\n0\n", "line 1: expected a header 'label,name'"),
+        (b"\n\nclass_id\n0\n", "line 3: expected a header 'label,name"),
         (b"class_id,name\n", "expected rows 'label,name'"),
         (b"class_id,name\n0,a\n0,b\n", r"line 3: expected a label not given before \(line 2\)"),
         (b"class_id,name\n,a\n", "line 2: expected a label in the first column"),
