@@ -358,17 +358,17 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Train
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ConfigError: YAML syntax error, unknown key, wrong type or bad value (file and key named).
+        ConfigError: binary, non-UTF-8 or bad YAML (file, line named); bad key/type/value.
     """
-    import yaml
+    from embedding_net.data.text_files import ParseError, read_yaml
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
     try:
-        mapping = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mapping = read_yaml(path, "config file")
+    except ParseError as exc:
+        raise ConfigError(str(exc)) from None
     if mapping is None:
         mapping = {}
     for dotted, value in (overrides or {}).items():

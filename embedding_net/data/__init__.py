@@ -23,6 +23,8 @@ _EXPORTS = {
     "LFWPairs": "datasets",
     "LFWPeople": "datasets",
     "encode_labels": "labels",
+    "read_class_names": "labels",
+    "ParseError": "text_files",
     "find_layout": "datasets",
     "get_layout": "datasets",
     "is_shard_record": "datasets",

@@ -16,6 +16,7 @@ import numpy as np
 
 from embedding_net.data.datasets.base import ImageRecord, Listing, require_dir
 from embedding_net.data.datasets.folders import list_class_folders
+from embedding_net.data.text_files import ParseError, line_error, text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -40,44 +41,49 @@ def lfw_image_path(image_root: str | os.PathLike, name: str, number: int, ext: s
     return str(Path(image_root) / name / f"{name}_{int(number):04d}{ext}")
 
 
-def _read_lines(path: Path) -> list[list[str]]:
-    with open(path) as f:
-        return [line.split() for line in f if line.strip()]
+def _read_lines(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """``(line number, whitespace-separated fields)`` of the non-blank lines of ``path``."""
+    return [(n, line.split()) for n, line in text_lines(path, what)]
 
 
-def _pairs_header(pairs_file: Path, header: list[str]) -> tuple[int, int]:
+def _count(path, line: int, field: str, what: str) -> int:
+    """``field`` as a positive int (ASCII digits only), else a ParseError naming ``line``."""
+    if not (field.isascii() and field.isdigit()) or int(field) < 1:
+        raise line_error(path, line, f"{what} (a positive integer)", field)
+    return int(field)
+
+
+def _name(path, line: int, field: str) -> str:
+    """``field`` as a person name: a folder name, not a path."""
+    if "/" in field or "\\" in field or field in (".", ".."):
+        raise line_error(path, line, "a person name (a folder name, not a path)", field)
+    return field
+
+
+def _pairs_header(pairs_file: Path, line: int, header: list[str]) -> tuple[int, int]:
     """``(folds, pairs per fold and kind)`` of a pairs file's first line."""
-    try:
-        if len(header) == 2:
-            return int(header[0]), int(header[1])
-        if len(header) == 1:
-            return 1, int(header[0])
-        raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"{pairs_file}: line 1 must be 'N' or 'folds N' (LFW pairs header), got {' '.join(header)!r}"
-        ) from None
+    if len(header) not in (1, 2):
+        raise line_error(pairs_file, line, "'N' or 'folds N' (LFW pairs header)", " ".join(header))
+    counts = [_count(pairs_file, line, f, "an LFW pairs header count") for f in header]
+    return (1, counts[0]) if len(counts) == 1 else (counts[0], counts[1])
 
 
 def _pair_paths(pairs_file, line, parts, matched, image_root, ext) -> tuple[str, str]:
     """The two image paths of one pairs line (``line``: its 1-based line number)."""
-    try:
-        if matched:
-            if len(parts) != 3:
-                raise ValueError
-            a = lfw_image_path(image_root, parts[0], int(parts[1]), ext)
-            b = lfw_image_path(image_root, parts[0], int(parts[2]), ext)
-        else:
-            if len(parts) != 4:
-                raise ValueError
-            a = lfw_image_path(image_root, parts[0], int(parts[1]), ext)
-            b = lfw_image_path(image_root, parts[2], int(parts[3]), ext)
-    except ValueError:
-        kind = "'Name n1 n2'" if matched else "'Name1 n1 Name2 n2'"
-        raise ValueError(
-            f"{pairs_file}: line {line} should be a {'matched' if matched else 'mismatched'} "
-            f"pair {kind}, got {' '.join(parts)!r}"
-        ) from None
+    kind = "matched pair 'Name n1 n2'" if matched else "mismatched pair 'Name1 n1 Name2 n2'"
+    if len(parts) != (3 if matched else 4):
+        raise line_error(pairs_file, line, f"a {kind}", " ".join(parts))
+    names = [parts[0], parts[0]] if matched else [parts[0], parts[2]]
+    numbers = [parts[1], parts[2]] if matched else [parts[1], parts[3]]
+    a, b = (
+        lfw_image_path(
+            image_root,
+            _name(pairs_file, line, name),
+            _count(pairs_file, line, number, "an image number"),
+            ext,
+        )
+        for name, number in zip(names, numbers)
+    )
     return a, b
 
 
@@ -135,27 +141,33 @@ def read_lfw_pairs(
         :class:`LFWPairs` (paths1, paths2, is_same bool array, folds int array).
 
     Raises:
-        ValueError: the file does not follow the format (line number named).
+        FileNotFoundError: ``pairs_file`` does not exist; a listed image is missing and
+            ``skip_missing`` is False.
+        ParseError: (a ValueError) the file is binary, not UTF-8 or does not follow the format:
+            the message names the file, the line and what was expected (a name that is a
+            path, e.g. an absolute one, is refused: names are folder names under
+            ``image_root``).
     """
     pairs_file = Path(pairs_file)
-    if not pairs_file.is_file():
-        raise FileNotFoundError(f"read_lfw_pairs(pairs_file): {pairs_file} does not exist")
-    lines = _read_lines(pairs_file)
+    lines = _read_lines(pairs_file, "read_lfw_pairs(pairs_file)")
     if not lines:
-        raise ValueError(f"{pairs_file}: empty pairs file")
-    n_folds, n_per = _pairs_header(pairs_file, lines[0])
+        raise ParseError(pairs_file, None, "expected an LFW pairs file, got an empty file")
+    header_line, header = lines[0]
+    n_folds, n_per = _pairs_header(pairs_file, header_line, header)
     expected = n_folds * 2 * n_per
     body = lines[1:]
     if len(body) != expected:
-        raise ValueError(
-            f"{pairs_file}: header says {n_folds} fold(s) x 2 x {n_per} pairs = {expected} lines, "
-            f"found {len(body)}"
+        raise ParseError(
+            pairs_file,
+            header_line,
+            f"header says {n_folds} fold(s) x 2 x {n_per} pairs = {expected} lines, "
+            f"found {len(body)}",
         )
     paths1, paths2, same, folds = [], [], [], []
-    for i, parts in enumerate(body):
+    for i, (line, parts) in enumerate(body):
         fold, pos = divmod(i, 2 * n_per)
         matched = pos < n_per
-        a, b = _pair_paths(pairs_file, i + 2, parts, matched, image_root, ext)
+        a, b = _pair_paths(pairs_file, line, parts, matched, image_root, ext)
         paths1.append(a)
         paths2.append(b)
         same.append(matched)
@@ -183,29 +195,43 @@ def read_lfw_people(people_file: str | os.PathLike) -> LFWPeople:
 
     Returns:
         :class:`LFWPeople` with the person names, their image counts and fold ids.
+
+    Raises:
+        FileNotFoundError: ``people_file`` does not exist.
+        ParseError: (a ValueError) binary, not UTF-8, or a line that is not a positive count /
+            ``Name n`` where one is expected (file and line named).
     """
     people_file = Path(people_file)
-    if not people_file.is_file():
-        raise FileNotFoundError(f"read_lfw_people(people_file): {people_file} does not exist")
-    lines = _read_lines(people_file)
-    if not lines or len(lines[0]) != 1:
-        raise ValueError(f"{people_file}: line 1 must be a count (LFW people header)")
+    lines = _read_lines(people_file, "read_lfw_people(people_file)")
+    if not lines:
+        raise ParseError(people_file, None, "expected an LFW people file, got an empty file")
     names, counts, folds = [], [], []
 
+    def count_at(pos: int) -> int:
+        if pos >= len(lines):
+            raise ParseError(people_file, lines[-1][0] + 1, "expected a count, got the file's end")
+        line, parts = lines[pos]
+        if len(parts) != 1:
+            raise line_error(people_file, line, "a count", " ".join(parts))
+        return _count(people_file, line, parts[0], "a count")
+
     def read_block(start: int, fold: int) -> int:
-        if start >= len(lines) or len(lines[start]) != 1:
-            raise ValueError(f"{people_file}: line {start + 1} should be a count")
-        n = int(lines[start][0])
+        n = count_at(start)
         for j in range(start + 1, start + 1 + n):
-            if j >= len(lines) or len(lines[j]) != 2:
-                raise ValueError(f"{people_file}: line {j + 1} should be 'Name n'")
-            names.append(lines[j][0])
-            counts.append(int(lines[j][1]))
+            if j >= len(lines):
+                raise ParseError(
+                    people_file, lines[-1][0] + 1, "expected 'Name n', got the file's end"
+                )
+            line, parts = lines[j]
+            if len(parts) != 2:
+                raise line_error(people_file, line, "'Name n'", " ".join(parts))
+            names.append(_name(people_file, line, parts[0]))
+            counts.append(_count(people_file, line, parts[1], "an image count"))
             folds.append(fold)
         return start + 1 + n
 
-    first = int(lines[0][0])
-    view2 = len(lines) > 1 and len(lines[1]) == 1
+    first = count_at(0)
+    view2 = len(lines) > 1 and len(lines[1][1]) == 1
     if view2:
         pos = 1
         for fold in range(first):
@@ -213,7 +239,13 @@ def read_lfw_people(people_file: str | os.PathLike) -> LFWPeople:
     else:
         pos = read_block(0, 0)
     if pos != len(lines):
-        raise ValueError(f"{people_file}: {len(lines) - pos} unexpected line(s) after line {pos}")
+        line, parts = lines[pos]
+        raise line_error(
+            people_file,
+            line,
+            f"the end of the file ({len(lines) - pos} unexpected line(s))",
+            " ".join(parts),
+        )
     return LFWPeople(names, np.asarray(counts, dtype=np.int32), np.asarray(folds, dtype=np.int32))
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedding_net.data.datasets.base import ImageRecord, Listing
+from embedding_net.data.text_files import ParseError, csv_rows, line_error
 
 logger = logging.getLogger(__name__)
+
+_COLUMNS = ("anchor", "positive", "negative")
 
 
 @dataclass(frozen=True)
@@ -25,13 +27,26 @@ class TripletRecords:
         return len(self.anchors)
 
 
+def _triplet_columns(csv_path: Path, header: list[str]) -> list[int]:
+    """Positions of the Anchor, Positive and Negative columns (any case) in ``header``."""
+    columns = {name.lower(): i for i, name in enumerate(header)}
+    if not all(need in columns for need in _COLUMNS):
+        raise ParseError(
+            csv_path,
+            None,
+            f"expected columns Anchor,Positive,Negative, got {header}",
+        )
+    return [columns[need] for need in _COLUMNS]
+
+
 def read_triplets_csv(
     csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None
 ) -> TripletRecords:
     """Read a CSV of triplets with columns ``Anchor,Positive,Negative`` (any case).
 
     Args:
-        csv_path: the CSV file.
+        csv_path: the CSV file (UTF-8; a byte-order mark, CRLF line ends and spaces around the
+            fields are accepted).
         image_root: folder the paths are relative to; defaults to the CSV's folder. Absolute paths
             in the CSV are kept.
 
@@ -41,35 +56,37 @@ def read_triplets_csv(
 
     Raises:
         FileNotFoundError: the CSV does not exist, or no row is usable.
-        ValueError: a column is missing.
+        ParseError: (a ValueError) a column is missing, the file is binary or not UTF-8, or a
+            row has another number of fields than the header or an empty path (file and line
+            named).
     """
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"read_triplets_csv(csv_path): {csv_path} does not exist")
     root = Path(image_root) if image_root is not None else csv_path.parent
+    header, rows = csv_rows(csv_path, "read_triplets_csv(csv_path)")
+    positions = _triplet_columns(csv_path, header)
     anchors, positives, negatives, missing = [], [], [], []
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = {name.strip().lower(): name for name in (reader.fieldnames or [])}
-        for need in ("anchor", "positive", "negative"):
-            if need not in columns:
-                raise ValueError(
-                    f"{csv_path}: expected columns Anchor,Positive,Negative, got {reader.fieldnames}"
+    skipped = 0
+    for line, fields in rows:
+        names = [fields[i].strip() for i in positions]
+        for name, column in zip(names, ("Anchor", "Positive", "Negative")):
+            if not name:
+                raise line_error(
+                    csv_path, line, f"an image path in column {column}", ",".join(fields)
                 )
-        for row in reader:
-            paths = [root / row[columns[c]].strip() for c in ("anchor", "positive", "negative")]
-            absent = [str(p) for p in paths if not p.exists()]
-            if absent:
-                missing.extend(absent)
-                continue
-            anchors.append(str(paths[0]))
-            positives.append(str(paths[1]))
-            negatives.append(str(paths[2]))
+        paths = [root / name for name in names]
+        absent = [str(p) for p in paths if not os.path.isfile(p)]
+        if absent:
+            missing.extend(absent)
+            skipped += 1
+            continue
+        anchors.append(str(paths[0]))
+        positives.append(str(paths[1]))
+        negatives.append(str(paths[2]))
     if missing:
         logger.warning(
             "%s: %d row(s) skipped, files do not exist: %s",
             csv_path,
-            len(missing),
+            skipped,
             ", ".join(sorted(set(missing))[:20]),
         )
     if not anchors:
