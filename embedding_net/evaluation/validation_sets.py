@@ -152,6 +152,11 @@ def verification_set(
         from embedding_net.data import read_lfw_pairs
 
         lfw = read_lfw_pairs(pairs_file, image_root)
+        if len(lfw.paths1) == 0:
+            raise FileNotFoundError(
+                f"{pairs_file}: no pair whose two images exist under {image_root} (expected "
+                "LFW pairs lines naming <root>/<name>/<name>_<number>.jpg images)"
+            )
         unique = sorted(set(lfw.paths1) | set(lfw.paths2))
         from embedding_net.data import ImageRecord
 
@@ -159,7 +164,7 @@ def verification_set(
         position = {p: i for i, p in enumerate(unique)}
         pairs = np.asarray(
             [(position[a], position[b]) for a, b in zip(lfw.paths1, lfw.paths2)], np.int64
-        )
+        ).reshape(-1, 2)
         is_same = np.asarray(lfw.is_same, bool)
     else:
         pairs, is_same = _draw_pairs(records, num_pairs, rng)

@@ -123,3 +123,12 @@ def test_verification_protocol_with_another_distance_reports_its_threshold_units
     assert got["pair_accuracy"] == pytest.approx(ref["accuracy"])
     with pytest.raises(ValueError, match="distance"):
         get_protocol("verification", distance="manhattan")
+
+
+def test_pairs_file_whose_images_are_all_missing_is_named(tmp_path):
+    from embedding_net.evaluation.validation_sets import verification_set
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t1\nAnn\t1\t2\nAnn\t1\tBob\t1\n")
+    with pytest.raises(FileNotFoundError, match=r"pairs\.txt: no pair whose two images exist"):
+        verification_set([], (16, 16), pairs_file=pairs, image_root=tmp_path)
