@@ -45,6 +45,20 @@ class Distance(abc.ABC):
         """Matrix ``(batch, batch)`` of a batch against itself (defaults to the cross matrix)."""
         return self.compute_matrix(x, x)
 
+    def compute_paired(self, x, y):
+        """Row-aligned values ``(n,)`` between ``x[i]`` and ``y[i]`` (both ``(n, dim)``).
+
+        Defaults to the diagonal of :meth:`compute_matrix` (``O(n^2 dim)``); the built-in
+        distances override it with ``O(n dim)`` formulas (:attr:`has_fast_paired`).
+        """
+        return ops.diagonal(self.compute_matrix(x, y))
+
+    @property
+    def has_fast_paired(self) -> bool:
+        """Whether :meth:`compute_paired` is an ``O(n dim)`` override (losses that need only a
+        few entries of the matrix then differentiate those entries alone)."""
+        return type(self).compute_paired is not Distance.compute_paired
+
     # -- public API ---------------------------------------------------------------------
     def __call__(self, x, y=None):
         """Return the pairwise matrix of ``x`` with itself, or with ``y`` when given.
@@ -77,6 +91,28 @@ class Distance(abc.ABC):
     def pairwise(self, x):
         """Alias of ``self(x)``: ``(batch, batch)`` matrix."""
         return self(x)
+
+    def paired(self, x, y):
+        """Values ``(n,)`` of the row pairs ``(x[i], y[i])``: ``diag(self(x, y))`` without the
+        matrix for the built-in distances.
+
+        Args:
+            x, y: float tensors ``(n, dim)``.
+
+        Returns:
+            Float tensor ``(n,)``.
+        """
+        x = ops.convert_to_tensor(x)
+        y = ops.convert_to_tensor(y, dtype=x.dtype)
+        if len(x.shape) != 2 or tuple(x.shape) != tuple(y.shape):
+            raise ValueError(
+                f"{type(self).__name__}.paired: `x` and `y` must be 2-D of one shape "
+                f"(n, dim), got {x.shape} and {y.shape}"
+            )
+        if self.normalize_embeddings:
+            x = F.l2_normalize(x, axis=1)
+            y = F.l2_normalize(y, axis=1)
+        return self.compute_paired(x, y)
 
     def margin(self, x, y):
         """Signed violation of "``x`` is closer than ``y``": positive means violated.
@@ -152,6 +188,21 @@ class LpDistance(Distance):
             return self._finish(F.euclidean_distance_matrix(x, y, squared=squared), squared)
         return self._finish(F.lp_distance_matrix(x, y, self.p), False)
 
+    def compute_paired(self, x, y):
+        diff = x - y
+        if self.p == 2.0:
+            d2 = ops.sum(ops.square(diff), axis=1)
+            return (
+                self._finish(d2, True)
+                if self.power == 2.0
+                else self._finish(F.safe_sqrt(d2), False)
+            )
+        if self.p == float("inf"):
+            return self._finish(ops.max(ops.abs(diff), axis=1), False)
+        return self._finish(
+            ops.power(ops.sum(ops.power(ops.abs(diff), self.p), axis=1), 1.0 / self.p), False
+        )
+
     def get_config(self) -> dict:
         return {"p": self.p, "power": self.power, **super().get_config()}
 
@@ -193,6 +244,9 @@ class CosineSimilarity(Distance):
     def compute_matrix(self, x, y):
         return F.cosine_similarity_matrix(x, y)
 
+    def compute_paired(self, x, y):
+        return ops.sum(F.l2_normalize(x, axis=1) * F.l2_normalize(y, axis=1), axis=1)
+
     def compute_pairwise(self, x):
         return F.cosine_similarity_matrix(x)
 
@@ -209,6 +263,9 @@ class DotProductSimilarity(Distance):
     def compute_matrix(self, x, y):
         return ops.matmul(x, ops.transpose(y))
 
+    def compute_paired(self, x, y):
+        return ops.sum(x * y, axis=1)
+
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class AngularDistance(Distance):
@@ -222,6 +279,10 @@ class AngularDistance(Distance):
 
     def compute_matrix(self, x, y):
         return F.angular_distance_matrix(x, y)
+
+    def compute_paired(self, x, y):
+        cos = ops.sum(F.l2_normalize(x, axis=1) * F.l2_normalize(y, axis=1), axis=1)
+        return ops.maximum(1.0 - cos, 0.0)
 
     def compute_pairwise(self, x):
         return F.angular_distance(x)

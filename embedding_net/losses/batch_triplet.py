@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from embedding_net.distances import get_distance
 from embedding_net.losses.base import MetricLoss, register_loss
 from embedding_net.losses.pairs import check_distance, embeddings_float32, mine_batch, pair_batch
 from embedding_net.miners import get_miner
@@ -79,6 +80,24 @@ def _triplets_from_mining(d, mining, margin, soft, nonzero):
     return ops.where(ops.greater(count, 0.0), total / ops.maximum(count, 1e-12), 0.0)
 
 
+def _paired_triplet_distances(miner, batch, dist, ref_embeddings):
+    """``(d_ap, d_an)`` of each anchor's one mined triplet, recomputed from the embeddings.
+
+    The miner picks the columns on the (not differentiated) matrix; the two distances are
+    then ``dist.paired`` of the anchor and the gathered rows, so that the gradient flows
+    through ``O(B D)`` work instead of the ``(B, B)`` matrix and its matmul. The values equal
+    the matrix entries up to float rounding (the matrix uses the ``|x|^2 + |y|^2 - 2 x.y``
+    expansion).
+    """
+    pos_idx, neg_idx, has_pos, has_neg = mine_batch(miner, batch, method="triplet_indices")
+    x = batch.embeddings
+    ref = x if ref_embeddings is None else ops.cast(ref_embeddings, x.dtype)
+    d_ap = dist.to_distance(dist.paired(x, ops.take(ref, pos_idx, axis=0)))
+    d_an = dist.to_distance(dist.paired(x, ops.take(ref, neg_idx, axis=0)))
+    inf = ops.cast(float("inf"), d_ap.dtype)
+    return ops.where(has_pos, d_ap, -inf), ops.where(has_neg, d_an, inf)
+
+
 def batch_triplet_loss(
     y_true,
     y_pred,
@@ -123,7 +142,11 @@ def batch_triplet_loss(
     if miner_obj.one_triplet_per_anchor:
         # one triplet per anchor (batch-hard): `nonzero` does not change the per-anchor value;
         # an anchor without a positive / negative gets -inf, whose hinge / softplus is 0
-        d_ap, d_an = mine_batch(miner_obj, batch, method="triplet_distances")
+        dist = get_distance(distance)
+        if dist.has_fast_paired:
+            d_ap, d_an = _paired_triplet_distances(miner_obj, batch, dist, ref_embeddings)
+        else:
+            d_ap, d_an = mine_batch(miner_obj, batch, method="triplet_distances")
         return _term(d_ap - d_an, margin, soft)
     return _triplets_from_mining(
         batch.distances, mine_batch(miner_obj, batch), margin, soft, nonzero

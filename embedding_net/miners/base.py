@@ -137,7 +137,8 @@ class Miner(abc.ABC):
     ``ref_valid (R,) == False``. ``embeddings (B, D)`` is given by the caller for miners that
     need more than the matrix (distance-weighted sampling reads the dimension); the others
     ignore it. Losses never look at a miner's type; they read the :class:`MiningResult`,
-    :attr:`one_triplet_per_anchor` and :meth:`triplet_distances`. A new miner implements
+    :attr:`one_triplet_per_anchor`, :meth:`triplet_distances` and :meth:`triplet_indices`.
+    A new miner implements
     :meth:`select` (the masks are built once, by :meth:`mine`).
 
     Args:
@@ -275,6 +276,51 @@ class Miner(abc.ABC):
         has_pos = ops.greater(ops.sum(mined.positive, axis=1), 0.0)
         has_neg = ops.greater(ops.sum(mined.negative, axis=1), 0.0)
         return ops.where(has_pos, d_ap, -inf), ops.where(has_neg, d_an, inf)
+
+    def triplet_indices(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ):
+        """Per anchor, the columns of its one mined triplet, for miners with
+        :attr:`one_triplet_per_anchor` (arguments as :meth:`mine`; not differentiable).
+
+        A loss that needs only these two entries per anchor recomputes them from the
+        embeddings (``Distance.paired``): the backward pass is then ``O(B D)`` instead of
+        going through the ``(B, B)`` matrix.
+
+        Returns:
+            ``(positive_index, negative_index, has_positive, has_negative)``: int ``(B,)``
+            columns of ``matrix`` and bool ``(B,)`` (False: no mined positive / negative; the
+            index is then 0 and meaningless).
+
+        Raises:
+            ValueError: the miner keeps more than one triplet per anchor.
+        """
+        if not self.one_triplet_per_anchor:
+            raise ValueError(
+                f"{type(self).__name__} keeps several triplets per anchor: use mine() "
+                "(triplet_indices needs one_triplet_per_anchor)"
+            )
+        mined = self.mine(
+            ops.stop_gradient(ops.convert_to_tensor(matrix)),
+            labels,
+            embeddings=embeddings,
+            ref_labels=ref_labels,
+            ref_valid=ref_valid,
+            is_inverted=is_inverted,
+        )
+        return (
+            ops.argmax(mined.positive, axis=1),
+            ops.argmax(mined.negative, axis=1),
+            ops.greater(ops.sum(mined.positive, axis=1), 0.0),
+            ops.greater(ops.sum(mined.negative, axis=1), 0.0),
+        )
 
     def get_config(self) -> dict:
         return {"distance": serialize_distance(self.distance)}

@@ -65,6 +65,28 @@ class BatchHardMiner(Miner):
         inf = ops.cast(float("inf"), d.dtype)
         return ops.max(ops.where(pos, d, -inf), axis=1), ops.min(ops.where(neg, d, inf), axis=1)
 
+    def triplet_indices(
+        self,
+        matrix,
+        labels,
+        *,
+        embeddings=None,
+        ref_labels=None,
+        ref_valid=None,
+        is_inverted: bool = False,
+    ):
+        """``(argmax_p d_ap, argmin_n d_an, has_positive, has_negative)`` per anchor: the masked
+        arg-max / arg-min themselves (see :meth:`Miner.triplet_indices`)."""
+        d = ops.stop_gradient(_ordered(matrix, is_inverted))
+        pos, neg = pair_masks(labels, ref_labels, ref_valid)
+        inf = ops.cast(float("inf"), d.dtype)
+        return (
+            ops.argmax(ops.where(pos, d, -inf), axis=1),
+            ops.argmin(ops.where(neg, d, inf), axis=1),
+            ops.any(pos, axis=1),
+            ops.any(neg, axis=1),
+        )
+
     def select(self, matrix, positive, negative, *, is_inverted=False, embeddings=None):
         d = _ordered(matrix, is_inverted)
         return MiningResult(
