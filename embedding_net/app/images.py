@@ -9,9 +9,12 @@ gets the same embedding as that file.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 class ImageRejected(ValueError):
@@ -122,7 +125,9 @@ def thumbnail_png(path, size: int, max_pixels: int, item_id: int) -> bytes:
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageRejected(404, f"image of item {item_id} cannot be read: {exc}") from None
+        # the exception text names the file's absolute path: log it, answer without it
+        logger.warning("thumbnail of item %d: %s", item_id, exc)
+        raise ImageRejected(404, f"image of item {item_id} cannot be read") from None
     return buffer.getvalue()
 
 

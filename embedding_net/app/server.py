@@ -11,30 +11,51 @@ Endpoints (all JSON unless stated; errors are ``{"detail": "<what was wrong>"}``
   thumbnail (only indexed files are served, chosen by integer id: no path in any request).
 - ``GET /api/map``: the t-SNE points (ids, x, y, labels, paths).
 
-Status codes: 413 upload over the byte limit, 422 empty / non-image / corrupt / too many pixels /
-bad parameter, 404 unknown item.
+Status codes: 400 unreadable request (bad ``Content-Length``, broken multipart body), 404
+unknown item or route, 408 upload sent too slowly, 413 upload over the byte limit, 415 a POST
+that is not ``multipart/form-data``, 422 empty / non-image / corrupt / too many pixels / bad
+parameter, 500 server fault, 503 too many uploads at once (see :mod:`embedding_net.app.limits`).
+Every error body is one short JSON message: no traceback (the server logs it to stderr), no
+absolute path of the serving machine (paths are shown relative to the image root, see
+:mod:`embedding_net.app.paths`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import re
 from typing import Annotated
 
+from embedding_net.app.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_UPLOADS,
+    FORM_OVERHEAD_BYTES,
+    RequestGuard,
+    header_deadline_protocol,
+)
 from embedding_net.app.page import SEARCH_PAGE, map_page, plotly_js_path
 from embedding_net.app.service import ImageRejected, SearchService
 
 try:  # module level: FastAPI resolves the endpoint annotations from this module's globals
     from fastapi import FastAPI, File, Query, Request, UploadFile
     from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"the web app needs FastAPI ({exc}): pip install 'embedding-net[app]'"
     ) from exc
 
-# multipart framing on top of the files themselves
-_FORM_OVERHEAD_BYTES = 64 * 1024
+logger = logging.getLogger(__name__)
+
+# an absolute POSIX path of two or more parts, or a Windows drive path
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[^\s/'\"(),:;]+){2,}/?|[A-Za-z]:\\[^\s'\"]+")
+_GUARD_OPTIONS = ("max_uploads", "idle_timeout_s", "body_timeout_s")
 
 
 def require_app_extra() -> None:
@@ -58,7 +79,8 @@ def create_app(model_path: str | os.PathLike, index_path: str | os.PathLike, **k
         index_path: index file (``EmbeddingIndex.save`` / ``embedding-net encode``).
         **kwargs: :class:`~embedding_net.app.SearchService` options (``threshold``, ``top_k``,
             ``max_upload_bytes``, ``max_pixels``, ``image_root``, ``thumbnail_size``,
-            ``max_map_points``, ``seed``).
+            ``max_map_points``, ``seed``) and :func:`build_app` request limits
+            (``max_uploads``, ``idle_timeout_s``, ``body_timeout_s``).
 
     Returns:
         a ``fastapi.FastAPI`` application (serve it with uvicorn; ``app.state.service`` holds
@@ -71,14 +93,24 @@ def create_app(model_path: str | os.PathLike, index_path: str | os.PathLike, **k
         ImportError: FastAPI is not installed (``pip install embedding-net[app]``).
     """
     require_app_extra()
-    return build_app(SearchService.from_files(model_path, index_path, **kwargs))
+    limits = {key: kwargs.pop(key) for key in _GUARD_OPTIONS if key in kwargs}
+    return build_app(SearchService.from_files(model_path, index_path, **kwargs), **limits)
 
 
-def build_app(service: SearchService):
+def build_app(
+    service: SearchService,
+    *,
+    max_uploads: int = DEFAULT_MAX_UPLOADS,
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+):
     """Build the FastAPI app around an already constructed :class:`SearchService`.
 
     Args:
         service: the search service the endpoints call (``app.state.service``).
+        max_uploads: uploads received or processed at once; more are answered 503.
+        idle_timeout_s: an upload pausing longer than this between two chunks is cut off (408).
+        body_timeout_s: an upload not received completely within this time is cut off (408).
 
     Returns:
         a ``fastapi.FastAPI`` application with the endpoints listed in this module's docstring.
@@ -93,39 +125,97 @@ def build_app(service: SearchService):
         version="1",
     )
     app.state.service = service
-    _add_error_handling(app, service)
+    _add_error_handling(app)
     _add_search_routes(app, service)
     _add_item_routes(app, service)
     _add_map_routes(app, service)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=2 * service.max_upload_bytes + FORM_OVERHEAD_BYTES,  # two files at most
+        max_uploads=max_uploads,
+        idle_timeout_s=idle_timeout_s,
+        body_timeout_s=body_timeout_s,
+    )
     return app
 
 
-def _add_error_handling(app, service: SearchService) -> None:
-    """Turn :class:`ImageRejected` into JSON errors and refuse oversized bodies (413) unread."""
+def server_config(
+    app,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    max_connections: int = 64,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    log_level: str = "warning",
+):
+    """The ``uvicorn.Config`` ``embedding-net serve`` runs ``app`` with (loopback by default).
+
+    Args:
+        app: the app from :func:`build_app` / :func:`create_app`.
+        host, port: address to bind; ``127.0.0.1`` keeps the page on this machine.
+        max_connections: open connections and requests at once; more are answered 503.
+        header_timeout_s: a connection that sends no complete request header for this long is
+            closed (see :func:`embedding_net.app.limits.header_deadline_protocol`).
+        log_level: uvicorn's log level (errors and tracebacks go to stderr).
+
+    Returns:
+        a ``uvicorn.Config``; run it with ``uvicorn.Server(config).run()``.
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=header_deadline_protocol(header_timeout_s),
+        limit_concurrency=max_connections,
+        timeout_keep_alive=5,
+        log_level=log_level,
+        lifespan="off",
+    )
+
+
+def public_detail(message) -> str:
+    """An error message safe for any client: absolute paths replaced by ``<path>``, one line."""
+    text = " ".join(str(message).split())
+    return _ABSOLUTE_PATH.sub("<path>", text)[:1000]
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    """``"k: Input should be a valid integer, ..."``: one line per bad field, joined by "; "."""
+    parts = []
+    for error in exc.errors():
+        location = [str(x) for x in error.get("loc", ()) if x not in ("query", "body", "path")]
+        parts.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _add_error_handling(app) -> None:
+    """Every error answers ``{"detail": "<short message>"}``: no traceback, no absolute path."""
 
     @app.exception_handler(ImageRejected)
     async def _rejected(request: Request, exc: ImageRejected):
-        return JSONResponse(status_code=exc.status, content={"detail": exc.message})
+        return JSONResponse(status_code=exc.status, content={"detail": public_detail(exc.message)})
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        # refuse an oversized body before it is read (two files at most per request)
-        length = request.headers.get("content-length")
-        limit = 2 * service.max_upload_bytes + _FORM_OVERHEAD_BYTES
-        if request.method == "POST" and length is not None:
-            try:
-                too_big = int(length) > limit
-            except ValueError:
-                return JSONResponse(status_code=400, content={"detail": "bad Content-Length"})
-            if too_big:
-                return JSONResponse(
-                    status_code=413,
-                    content={
-                        "detail": f"the request is {int(length):,} bytes, larger than the limit "
-                        f"of {service.max_upload_bytes:,} bytes per image"
-                    },
-                )
-        return await call_next(request)
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"detail": public_detail(exc.detail)},
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse(
+            status_code=422, content={"detail": public_detail(_validation_detail(exc))}
+        )
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception):
+        # the traceback goes to the server's log (stderr), never to the client
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
 
 async def _read_upload(upload: UploadFile, field: str, max_bytes: int) -> bytes:

@@ -37,6 +37,7 @@ from embedding_net.app.loading import (
     load_network,
     read_class_names,
 )
+from embedding_net.app.paths import public_name, relative_to_root, resolve_image
 from embedding_net.evaluation.scores import is_match, is_similarity, pair_scores
 from embedding_net.evaluation.thresholds import balanced_threshold, estimate_threshold
 
@@ -73,9 +74,12 @@ class SearchService:
         max_upload_bytes: larger uploads are refused with 413.
         max_pixels: images with more pixels (width x height) are refused with 422 before they are
             decoded (decompression bombs).
-        image_root: folder against which relative index paths are resolved for thumbnails
-            (default: as stored, relative to the working directory, then to ``index_dir``).
-        index_dir: folder of the index file (second place relative paths are looked up).
+        image_root: the folder holding the indexed images. Clients see paths relative to it
+            (``None`` for a file outside it) and thumbnails are read only from files under it.
+            None (default): no path is shown, and thumbnails are read from the files the index
+            lists (as stored, then relative to ``index_dir``). See :mod:`embedding_net.app.paths`.
+        index_dir: folder of the index file (second place relative paths are looked up when
+            there is no ``image_root``).
         thumbnail_size: longest side of served thumbnails in pixels.
         max_map_points: the t-SNE map shows at most this many items (a seeded random subset).
         map_max_iter: t-SNE iterations of the map (scikit-learn needs at least 250).
@@ -149,6 +153,10 @@ class SearchService:
             self._names = [_lookup_name(names, v) for v in self._labels]
         paths = index.paths
         self._paths = None if paths is None else [str(p) for p in paths.tolist()]
+        # what clients see: relative to the image root, or None; never a stored absolute path
+        self._public_paths = (
+            None if paths is None else [relative_to_root(p, self.image_root) for p in self._paths]
+        )
         if threshold is None:
             threshold = estimate_threshold(index.embeddings, labels, self.distance, seed=seed)
             self.threshold_source = (
@@ -185,8 +193,8 @@ class SearchService:
     def info(self) -> dict[str, Any]:
         """Settings and sizes shown by the page (JSON-serialisable)."""
         return {
-            "model": self.model_name,
-            "index": self.index_name,
+            "model": public_name(self.model_name),
+            "index": public_name(self.index_name),
             "index_size": len(self.index),
             "embedding_dim": self.embedding_dim,
             "image_shape": list(self.image_shape),
@@ -200,6 +208,7 @@ class SearchService:
             "max_pixels": self.max_pixels,
             "has_labels": self._labels is not None,
             "has_paths": self._paths is not None,
+            "has_image_root": self.image_root is not None,
         }
 
     # ------------------------------------------------------------------ images
@@ -223,7 +232,7 @@ class SearchService:
         if not np.all(np.isfinite(out)):
             raise ImageRejected(
                 500,
-                f"model {self.model_name} produced a NaN or infinite embedding for this image: "
+                f"model {public_name(self.model_name)} produced a NaN or infinite embedding for this image: "
                 "the network is broken (check the model file)",
             )
         return out
@@ -251,6 +260,8 @@ class SearchService:
     def item(self, item_id: int, score: float | None = None, rank: int | None = None) -> dict:
         """One indexed item as JSON: id, label, path, thumbnail URL (+ score, match, rank).
 
+        ``path`` is relative to the image root, or None (no root, or a file outside it).
+
         ``score`` is in the units of the index's distance; ``distance`` is the same value in
         "smaller is closer" order (negated for a similarity).
         """
@@ -258,7 +269,7 @@ class SearchService:
             "id": int(item_id),
             "label": None if self._labels is None else self._labels[item_id],
             "name": None if self._names is None else self._names[item_id],
-            "path": None if self._paths is None else self._paths[item_id],
+            "path": None if self._public_paths is None else self._public_paths[item_id],
             "thumbnail_url": f"/api/items/{int(item_id)}/thumbnail",
         }
         if rank is not None:
@@ -318,24 +329,11 @@ class SearchService:
         }
 
     # ------------------------------------------------------------------ thumbnails
-    def _resolve(self, stored: str) -> Path | None:
-        path = Path(stored)
-        candidates = [path] if path.is_absolute() else []
-        if not path.is_absolute():
-            if self.image_root is not None:
-                candidates.append(self.image_root / path)
-            candidates.append(path)
-            if self.index_dir is not None:
-                candidates.append(self.index_dir / path)
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-        return None
-
     def thumbnail(self, item_id: int) -> bytes:
         """PNG thumbnail (longest side ``thumbnail_size``) of the indexed item ``item_id``.
 
-        Only files listed in the index are ever opened, chosen by their integer position.
+        Only files listed in the index are ever opened, chosen by their integer position, and
+        with an image root only those under it.
 
         Raises:
             ImageRejected: 404 unknown id, index without paths, or file missing / unreadable.
@@ -349,9 +347,12 @@ class SearchService:
             if item_id in self._thumbs:
                 self._thumbs.move_to_end(item_id)
                 return self._thumbs[item_id]
-        path = self._resolve(self._paths[item_id])
-        if path is None:
-            raise ImageRejected(404, f"image of item {item_id} not found: {self._paths[item_id]}")
+        path = resolve_image(self._paths[item_id], self.image_root, self.index_dir)
+        if path is None:  # names the path relative to the image root only, if any
+            shown = self._public_paths[item_id]
+            raise ImageRejected(
+                404, f"image of item {item_id} not found" + (f": {shown}" if shown else "")
+            )
         data = thumbnail_png(path, self.thumbnail_size, self.max_pixels, item_id)
         with self._thumb_lock:
             self._thumbs[item_id] = data
@@ -378,13 +379,13 @@ class SearchService:
 
         Returns:
             ``{"ids": int list, "x": [...], "y": [...], "labels": [...], "paths": [...],
-            "total": index size}``.
+            "total": index size}`` (paths relative to the image root, or None).
         """
         with self._map_lock:
             if self._map is None:
                 self._map = tsne_map_points(
                     self.index.embeddings,
-                    {"labels": self._labels, "names": self._names, "paths": self._paths},
+                    {"labels": self._labels, "names": self._names, "paths": self._public_paths},
                     self.max_map_points,
                     self.seed,
                     self.map_max_iter,

@@ -50,10 +50,17 @@ def add_parser(subparsers):
         help="largest accepted image, width x height in millions (default 40)",
     )
     parser.add_argument(
+        "--max-uploads",
+        type=int,
+        default=8,
+        help="uploads received or processed at once; more are answered 503 (default 8)",
+    )
+    parser.add_argument(
         "--image-root",
         type=Path,
         default=None,
-        help="folder against which relative paths stored in the index are resolved",
+        help="folder holding the indexed images: paths are shown relative to it and "
+        "thumbnails are read only from files under it (without it no path is shown)",
     )
     parser.add_argument(
         "--class-names",
@@ -79,7 +86,7 @@ def add_parser(subparsers):
 def _check_args(args) -> None:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535, got {args.port}")
-    for name in ("top_k", "map_points"):
+    for name in ("top_k", "map_points", "max_uploads"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     for name in ("max_upload_mb", "max_megapixels"):
@@ -109,7 +116,7 @@ def run(args) -> int:
         return 1
     import uvicorn
 
-    from embedding_net.app.server import build_app
+    from embedding_net.app.server import build_app, server_config
     from embedding_net.app.service import SearchService, read_class_names
 
     class_names = None if args.class_names is None else read_class_names(args.class_names)
@@ -129,7 +136,7 @@ def run(args) -> int:
         raise UsageError(str(exc)) from None
     if not args.no_map_precompute:
         service.start_map_precompute()
-    app = build_app(service)
+    app = build_app(service, max_uploads=args.max_uploads)
     if not _is_loopback(args.host):
         logger.warning(
             "binding %s: the page is reachable from other machines (no authentication)",
@@ -145,5 +152,5 @@ def run(args) -> int:
         "(Ctrl+C to stop)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(server_config(app, host=args.host, port=args.port)).run()
     return 0

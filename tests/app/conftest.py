@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -115,3 +119,31 @@ def gtsrb_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data not found at {path} (set {ENV_VAR} to ../shared/data)")
     return path
+
+
+@contextlib.contextmanager
+def live_server(app, **config):
+    """Serve ``app`` on a free 127.0.0.1 port with ``embedding-net serve``'s uvicorn settings
+    (:func:`embedding_net.app.server.server_config`) in a thread; yields the base URL."""
+    import uvicorn
+
+    from embedding_net.app.server import server_config
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes it over
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(server_config(app, port=port, **config))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

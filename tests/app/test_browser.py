@@ -7,16 +7,12 @@ Needs Debian's ``chromium`` (``apt-get install -y chromium``); skipped with a me
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.app.chromium import Chromium, find_chromium
-from tests.app.conftest import build_index, gtsrb_dir
+from tests.app.conftest import build_index, gtsrb_dir, live_server
 
 K = 6
 
@@ -32,7 +28,6 @@ def chromium_path():
 @pytest.fixture(scope="module")
 def served(network_file, network, tmp_path_factory):
     """(base_url, service, gallery files) with uvicorn serving an index of GTSRB train images."""
-    import uvicorn
 
     from embedding_net.app import create_app
 
@@ -42,23 +37,16 @@ def served(network_file, network, tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     index_file = folder / "gtsrb.npz"
     build_index(network, files, [f.parent.name for f in files]).save(index_file)
-    app = create_app(network_file, index_file, top_k=K, max_map_points=20, map_max_iter=250)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # a free port, held until uvicorn takes it over
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app.state.service, files
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    app = create_app(
+        network_file,
+        index_file,
+        top_k=K,
+        max_map_points=20,
+        map_max_iter=250,
+        image_root=gtsrb_dir(),
+    )
+    with live_server(app) as url:
+        yield url, app.state.service, files
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +86,9 @@ def test_upload_in_browser_renders_the_result_grid(served, browser, tmp_path):
     expected = service.search(query.read_bytes(), k=K)["results"]
     assert [c["id"] for c in cards] == [r["id"] for r in expected]
     assert [c["rank"] for c in cards] == list(range(1, K + 1))
-    assert cards[0]["path"] == str(query) and cards[0]["label"].endswith(query.parent.name)
+    assert cards[0]["path"] == query.relative_to(gtsrb_dir()).as_posix() and cards[0][
+        "label"
+    ].endswith(query.parent.name)
     for card, result in zip(cards, expected):
         assert card["loaded"], card
         assert card["path"] == result["path"]

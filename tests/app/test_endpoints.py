@@ -28,7 +28,15 @@ def app(network_file, gallery):
         max_map_points=12,
         map_max_iter=250,
         thumbnail_size=48,
+        image_root=index_file.parent,  # the gallery's class folders lie next to the index
     )
+
+
+def _relative(path, gallery):
+    """What the server shows for an indexed file: its path relative to the image root."""
+    from pathlib import Path
+
+    return Path(path).relative_to(gallery[0].parent).as_posix()
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +94,7 @@ def test_search_order_equals_embedding_index_search(client, network, gallery, po
     np.testing.assert_allclose([r["distance"] for r in results], expected.distances[0], atol=1e-5)
     assert [r["rank"] for r in results] == list(range(1, 8))
     assert [r["label"] for r in results] == expected.labels[0].tolist()
-    assert [r["path"] for r in results] == expected.paths[0].tolist()
+    assert [r["path"] for r in results] == [_relative(p, gallery) for p in expected.paths[0]]
     # brute force: the returned items are the 7 nearest, in order, with their true distances
     brute = np.linalg.norm(index.embeddings.astype(np.float64) - embedding[0], axis=1)
     ids = [r["id"] for r in results]
@@ -167,7 +175,8 @@ def test_thumbnail_is_the_indexed_image(client, gallery):
     assert max(thumb.size) == 48
     assert np.abs(thumb_array.mean(axis=(0, 1)) - reference.mean(axis=(0, 1))).max() < 12
     item = client.get("/api/items/3").json()
-    assert item["path"] == str(files[3]) and item["label"] == files[3].parent.name
+    assert item["path"] == f"{files[3].parent.name}/{files[3].name}"
+    assert item["label"] == files[3].parent.name
 
 
 def test_thumbnails_only_for_indexed_ids(client):
@@ -259,7 +268,7 @@ def test_map_points_and_page(client, gallery):
     assert points["total"] == 24 and len(points["ids"]) == 12
     assert len(set(points["ids"])) == 12 and all(0 <= i < 24 for i in points["ids"])
     assert np.all(np.isfinite(points["x"])) and np.all(np.isfinite(points["y"]))
-    files = [str(p) for p in gallery[2]]
+    files = [_relative(p, gallery) for p in gallery[2]]
     assert points["paths"] == [files[i] for i in points["ids"]]
     page = client.get("/map")
     assert page.status_code == 200
