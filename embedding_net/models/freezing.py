@@ -17,6 +17,8 @@ def frozen_layer_paths(backbone: keras.Model) -> list[str] | None:
 
 def _frozen_paths(model: keras.Model, prefix: str):
     for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue  # no weights; its automatic name may change when a model is reloaded
         path = prefix + layer.name
         if not layer.trainable:
             yield path
