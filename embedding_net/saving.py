@@ -44,7 +44,7 @@ PRESET_FORMAT = "embedding_net.preset"
 def is_preset_dir(path) -> bool:
     """Whether ``path`` is a directory written by ``BaseNetwork.save_to_preset``."""
     path = Path(os.fspath(path))
-    return path.is_dir() and (path / PRESET_METADATA_FILE).is_file()
+    return (path / PRESET_METADATA_FILE).is_file() and (path / PRESET_MODEL_FILE).is_file()
 
 
 def preset_model_file(path) -> Path:

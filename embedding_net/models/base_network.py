@@ -11,14 +11,11 @@ import numpy as np
 from embedding_net.compiling import compile_from_config
 from embedding_net.constraints import NECKS, POOLINGS  # noqa: F401  (the names stay importable)
 from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
-from embedding_net.layers import ImagePreprocessing, L2Normalize
-from embedding_net.layers.preprocessing import PREPROCESSING_MODES
-from embedding_net.models.feature_pooling import pool_features
+from embedding_net.layers import ImagePreprocessing
+from embedding_net.models.feature_pooling import embedding_head, pool_features
 from embedding_net.models.freezing import freeze_layers as _freeze_layers
 from embedding_net.models.freezing import frozen_layer_paths as _frozen_layer_paths
 from embedding_net.models.hub import (
-    TOKEN_POOLINGS,
-    TokenPooling,
     call_backbone,
     deserialize_backbone,
     hub_preprocessing,
@@ -29,6 +26,7 @@ from embedding_net.models.network_arguments import (
     validate_center_crop,
     validate_head,
     validate_input_shape,
+    validate_preprocessing,
 )
 from embedding_net.models.replicas import returns_scalar as _returns_scalar
 
@@ -137,12 +135,7 @@ class BaseNetwork(keras.Model):
         center_crop = validate_center_crop(center_crop, input_shape)
         backbone_shape = input_shape if center_crop is None else (*center_crop, input_shape[2])
         pooling_grid = validate_head(embedding_dim, pooling, pooling_grid, dropout, neck)
-        if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
-            raise ValueError(
-                f"preprocessing={preprocessing!r} is not one of {sorted(PREPROCESSING_MODES)}"
-            )
-        if token_pooling not in TOKEN_POOLINGS:
-            raise ValueError(f"token_pooling={token_pooling!r} is not one of {TOKEN_POOLINGS}")
+        validate_preprocessing(preprocessing, token_pooling)
         backbone_model, family_mode, backbone_name, hub = resolve_backbone(
             backbone, backbone_shape, weights, last_stride, width, image_converter
         )
@@ -167,22 +160,11 @@ class BaseNetwork(keras.Model):
         else:
             x = hub_preprocessing(x, hub, preprocessing)
             features = call_backbone(backbone_model, x)
-        if len(features.shape) == 3:
-            prefix = 1 if hub is None else hub.prefix_tokens
-            features = TokenPooling(token_pooling, prefix, name="token_pooling")(features)
-        x = pool_features(features, pooling, pooling_grid, input_shape)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        if embedding_dim is not None:
-            x = keras.layers.Dense(int(embedding_dim), name="embedding")(x)
-        if neck == "batchnorm":
-            x = keras.layers.BatchNormalization(name="neck")(x)
-        elif neck == "bnneck":
-            x = keras.layers.BatchNormalization(center=False, name="neck")(x)
-        if normalize:
-            x = L2Normalize(name="l2_normalize")(x)
-        else:
-            x = keras.layers.Activation("linear", dtype="float32", name="embeddings")(x)
+        prefix_tokens = 1 if hub is None else hub.prefix_tokens
+        x = pool_features(
+            features, pooling, pooling_grid, input_shape, token_pooling, prefix_tokens
+        )
+        x = embedding_head(x, dropout, embedding_dim, neck, normalize)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.backbone = backbone_model
@@ -367,7 +349,9 @@ class BaseNetwork(keras.Model):
             "normalize": self.normalize,
             "weights": self.weights_source,
             "freeze_backbone": not self.backbone.trainable,
-            "frozen_backbone_layers": _frozen_layer_paths(self.backbone),
+            "frozen_backbone_layers": _frozen_layer_paths(
+                self.backbone, include_inputs=self.hub_preprocessing is None
+            ),
             "preprocessing": self.preprocessing,
             "last_stride": self.last_stride,
             "width": self.width,

@@ -11,10 +11,18 @@ import keras
 
 from embedding_net.constraints import DROPOUT, EMBEDDING_DIM, NECKS, POOLINGS
 from embedding_net.layers.pooling import validate_grid
+from embedding_net.layers.preprocessing import PREPROCESSING_MODES
 from embedding_net.models import hub
 from embedding_net.models.backbones import BACKBONES, available_backbones, build_backbone
+from embedding_net.saving import is_preset_dir
 
-__all__ = ["resolve_backbone", "validate_center_crop", "validate_head", "validate_input_shape"]
+__all__ = [
+    "resolve_backbone",
+    "validate_center_crop",
+    "validate_head",
+    "validate_input_shape",
+    "validate_preprocessing",
+]
 
 
 def validate_head(embedding_dim, pooling, pooling_grid, dropout, neck) -> tuple[int, int]:
@@ -30,10 +38,26 @@ def validate_head(embedding_dim, pooling, pooling_grid, dropout, neck) -> tuple[
     return pooling_grid
 
 
+def validate_preprocessing(preprocessing, token_pooling) -> None:
+    """Check ``preprocessing`` (None or a mode of ``PREPROCESSING_MODES``) and
+    ``token_pooling`` (one of ``TOKEN_POOLINGS``)."""
+    if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(
+            f"preprocessing={preprocessing!r} is not one of {sorted(PREPROCESSING_MODES)}"
+        )
+    if token_pooling not in hub.TOKEN_POOLINGS:
+        raise ValueError(f"token_pooling={token_pooling!r} is not one of {hub.TOKEN_POOLINGS}")
+
+
 def resolve_backbone(backbone, backbone_shape, weights, last_stride, width, image_converter=None):
     """``(backbone model, its preprocessing mode, its name or None, HubBackbone or None)`` of
     a backbone given by name (built), as a keras-hub handle or ``keras_hub`` Backbone
     (:mod:`embedding_net.models.hub`), or as a ``keras.Model`` (used as it is)."""
+    if isinstance(backbone, str) and is_preset_dir(backbone):
+        raise ValueError(
+            f"backbone={backbone!r} is a preset of a whole embedding network: load it with "
+            "BaseNetwork.from_preset(...) (a backbone preset is keras-hub's)"
+        )
     hub_source = isinstance(backbone, str) and hub.is_hub_handle(backbone, BACKBONES)
     hub_source = hub_source or (isinstance(backbone, keras.Model) and hub.is_hub_backbone(backbone))
     if image_converter is not None and not hub_source:

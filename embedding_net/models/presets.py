@@ -60,17 +60,22 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def preset_metadata(network, training_config=None, metrics=None) -> dict:
     """The ``metadata.json`` of ``network`` (see the module docstring)."""
     from embedding_net.models.hub import keras_hub_installed
 
     hub_version = None
     if keras_hub_installed() and network.hub_preprocessing is not None:
-        import keras_hub
-
-        hub_version = keras_hub.__version__
-    from embedding_net import __version__
-
+        hub_version = _version("keras-hub")
     preprocessing = network.hub_preprocessing
     if preprocessing is None or network.preprocessing is not None:
         layer = network.get_layer("preprocessing")
@@ -85,7 +90,7 @@ def preset_metadata(network, training_config=None, metrics=None) -> dict:
         "normalize": network.normalize,
         "training_config": _jsonable(training_config, "training_config"),
         "metrics": _jsonable(metrics, "metrics"),
-        "embedding_net_version": __version__,
+        "embedding_net_version": _version("embedding_net"),
         "keras_version": keras.__version__,
         "keras_hub_version": hub_version,
         "date_saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -82,6 +82,9 @@ def test_missing_or_foreign_presets_name_the_handle(network, tmp_path):
         BaseNetwork.from_preset(broken)
     with pytest.raises(FileNotFoundError):
         en.load_model(empty)
+    network.save_to_preset(tmp_path / "whole")
+    with pytest.raises(ValueError, match="BaseNetwork.from_preset"):
+        BaseNetwork(str(tmp_path / "whole"), input_shape=(16, 16, 3))
 
 
 def test_remote_handle_download_failure_names_the_handle(monkeypatch):
