@@ -98,7 +98,7 @@ class ModelConfig:
             ``triplet`` (:class:`~embedding_net.TripletModel` on explicit triplets).
         backbone: a name from ``embedding_net.available_backbones()`` or a keras-hub handle
             (``dinov2_small``, ``hf://...``, a preset directory; docs/models.md).
-        weights: None, ``imagenet`` or a local weights file (keras-hub: None, its own).
+        weights: None, ``imagenet`` or a local weights file (keras-hub: None or ``preset``).
         embedding_dim: embedding size.
         pooling: ``avg``, ``max`` or ``gem``.
         token_pooling: ``cls`` or ``mean`` (of the patch tokens): ViT-style backbones.

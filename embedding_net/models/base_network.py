@@ -82,7 +82,8 @@ class BaseNetwork(keras.Model):
         normalize: L2-normalise the output embedding.
         weights: backbone weights: None, ``"imagenet"`` (downloaded by Keras) or the path of
             a local weights file for the backbone. Only used when building from a name; a
-            loaded model always keeps its saved weights.
+            loaded model always keeps its saved weights. A keras-hub handle brings its
+            preset's weights: None or ``"preset"`` (the same, said explicitly).
         freeze_backbone: make the backbone non-trainable (its BatchNorm layers then run in
             inference mode); see :meth:`unfreeze_backbone`.
         frozen_backbone_layers: names of backbone layers to keep frozen while the rest of

@@ -74,12 +74,13 @@ def resolve_backbone(backbone, backbone_shape, weights, last_stride, width, imag
         )
         return backbone_model, family_mode, backbone, None
     if isinstance(backbone, (str, keras.Model)):
-        if weights is not None and hub_source:
+        if weights not in (None, "preset") and hub_source:
             raise ValueError(
                 f"weights={weights!r} does not apply to a keras-hub backbone: its preset "
-                "brings its weights (a Backbone instance: load them before passing it)"
+                "brings its weights (None or 'preset'; a Backbone instance: load them "
+                "before passing it)"
             )
-        if weights is not None:
+        if weights is not None and not hub_source:
             raise ValueError(
                 "weights= only applies to a backbone given by name; load weights into your "
                 "keras.Model before passing it"

@@ -201,6 +201,11 @@ def test_download_failure_names_the_handle(monkeypatch):
 def test_arguments_that_do_not_apply_to_hub_backbones(presets):
     with pytest.raises(ValueError, match="does not apply to a keras-hub backbone"):
         BaseNetwork(presets["resnet"], input_shape=(SIZE, SIZE, 3), weights="imagenet")
+    shape = (SIZE, SIZE, 3)
+    explicit = BaseNetwork(presets["resnet"], None, shape, normalize=False, weights="preset")
+    default = BaseNetwork(presets["resnet"], None, shape, normalize=False)
+    image = _images(2)
+    np.testing.assert_allclose(explicit.encode(image), default.encode(image), atol=1e-6)
     with pytest.raises(ValueError, match="3 channels"):
         BaseNetwork(presets["resnet"], input_shape=(SIZE, SIZE, 1))
     with pytest.raises(ValueError, match="image_converter only applies"):
