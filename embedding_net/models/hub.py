@@ -86,7 +86,7 @@ def is_hub_backbone(model) -> bool:
     return any(c.__module__.startswith("keras_hub.") for c in type(model).__mro__)
 
 
-def _call_preset(handle: str, load):
+def _call_preset(handle: str, preset: str, load):
     try:
         return load()
     except ImportError:
@@ -94,7 +94,7 @@ def _call_preset(handle: str, load):
     except Exception as exc:  # keras-hub raises ValueError, OSError, requests errors, ...
         where = (
             "a local directory"
-            if os.path.isdir(handle)
+            if os.path.isdir(preset)
             else "needs a download (internet), or give a local preset directory"
         )
         raise ValueError(
@@ -122,7 +122,7 @@ def load_hub_preset(handle: str):
                 f"backbone={handle!r}: no such preset directory (expected a keras-hub preset "
                 "name, an hf:// / kaggle:// handle or a local preset directory)"
             )
-    backbone = _call_preset(handle, lambda: keras_hub.models.Backbone.from_preset(preset))
+    backbone = _call_preset(handle, preset, lambda: keras_hub.models.Backbone.from_preset(preset))
     converter = None
     try:
         converter = keras_hub.layers.ImageConverter.from_preset(preset)

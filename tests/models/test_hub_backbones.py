@@ -224,3 +224,16 @@ def test_without_keras_hub_the_error_names_the_extra(monkeypatch):
         BaseNetwork("hub:dinov2_small")
     with pytest.raises(ValueError, match=r"embedding_net\[hub\]"):
         BaseNetwork("dinov2_small")
+
+
+def test_our_backbones_do_not_import_keras_hub():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, embedding_net as en; "
+        "en.BaseNetwork('simple_cnn', embedding_dim=4, input_shape=(16, 16, 3)); "
+        "assert 'keras_hub' not in sys.modules, 'keras_hub imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
