@@ -9,10 +9,12 @@ import numpy as np
 
 
 def load_network(model_path: str | os.PathLike):
-    """Load a ``.keras`` embedding network in Keras safe mode (no arbitrary code, no pickle).
+    """Load an embedding network in Keras safe mode (no arbitrary code, no pickle).
 
     Args:
-        model_path: a ``.keras`` file saved by ``model.save``.
+        model_path: a ``.keras`` file saved by ``model.save``, a preset directory written by
+            :meth:`~embedding_net.BaseNetwork.save_to_preset`, or a preset's ``hf://`` /
+            ``kaggle://`` handle (downloaded).
 
     Returns:
         the embedding network: the loaded model, or its ``.network`` for a siamese / triplet
@@ -20,11 +22,23 @@ def load_network(model_path: str | os.PathLike):
 
     Raises:
         FileNotFoundError: ``model_path`` does not exist.
-        ValueError: not a ``.keras`` file, or Keras cannot load it in safe mode.
+        ValueError: not a ``.keras`` file or a preset, or Keras cannot load it in safe mode.
     """
-    path = Path(model_path)
+    text = os.fspath(model_path)
+    path = Path(text)
+    if text.startswith(("hf://", "kaggle://")) or path.is_dir():
+        from embedding_net.models.presets import load_preset
+
+        try:
+            return load_preset(text)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # Keras raises many types for a bad file
+            raise ValueError(f"model: cannot load the preset {text}: {exc}") from exc
     if not path.is_file():
-        raise FileNotFoundError(f"model: {path} does not exist (expected a .keras file)")
+        raise FileNotFoundError(
+            f"model: {path} does not exist (expected a .keras file or a preset directory)"
+        )
     if path.suffix != ".keras":
         raise ValueError(f"model: {path} is not a .keras file (save the network with .save())")
 

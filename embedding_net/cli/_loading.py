@@ -29,16 +29,28 @@ def layout_argument(value: str) -> str:
 
 
 def load_model(path):
-    """``keras.saving.load_model(path)`` (safe mode) with the library's classes registered.
+    """``keras.saving.load_model(path)`` (safe mode) with the library's classes registered;
+    ``path`` may also be a preset directory (``BaseNetwork.save_to_preset``) or a preset's
+    ``hf://`` / ``kaggle://`` handle.
 
     Raises:
-        UsageError: the file does not exist or is not a ``.keras`` file.
+        UsageError: the file does not exist, is not a ``.keras`` file or a preset.
     """
-    path = Path(path)
+    text = os.fspath(path)
+    path = Path(text)
+    if text.startswith(("hf://", "kaggle://")) or path.is_dir():
+        from embedding_net.models.presets import load_preset
+
+        try:
+            return load_preset(text)
+        except (FileNotFoundError, ValueError, ImportError) as exc:
+            raise UsageError(f"--model {text}: {exc}") from None
     if not path.is_file():
         raise UsageError(f"--model {path} does not exist")
     if path.suffix != ".keras":
-        raise UsageError(f"--model {path}: expected a .keras file saved by Keras 3")
+        raise UsageError(
+            f"--model {path}: expected a .keras file saved by Keras 3 or a preset directory"
+        )
     from embedding_net.saving import load_model as load
 
     return load(path)

@@ -99,10 +99,12 @@ class ModelConfig:
         kind: ``embedding`` (the BaseNetwork trained with an in-batch loss on labelled
             batches), ``siamese`` (:class:`~embedding_net.SiameseModel` on pairs) or
             ``triplet`` (:class:`~embedding_net.TripletModel` on explicit triplets).
-        backbone: a name from ``embedding_net.available_backbones()``.
-        weights: backbone weights: None, ``imagenet`` or a local weights file.
+        backbone: a name from ``embedding_net.available_backbones()`` or a keras-hub handle
+            (``dinov2_small``, ``hf://...``, a preset directory; docs/models.md).
+        weights: None, ``imagenet`` or a local weights file (keras-hub: None or ``preset``).
         embedding_dim: embedding size.
         pooling: ``avg``, ``max`` or ``gem``.
+        token_pooling: ``cls`` or ``mean`` (of the patch tokens): ViT-style backbones.
         pooling_grid: ``[rows, cols]`` cells pooled one by one and concatenated (``[2, 1]``:
             upper / lower stripes for re-id; ``[1, 1]``: global pooling).
         dropout: dropout before the embedding layer.
@@ -140,6 +142,7 @@ class ModelConfig:
     weights: str | None = None
     embedding_dim: int = constrained(128, constraints.EMBEDDING_DIM)
     pooling: Literal[constraints.POOLINGS] = "avg"  # type: ignore[valid-type]
+    token_pooling: Literal["cls", "mean"] = "cls"
     pooling_grid: list[int] = constrained(check=PositivePair("rows, cols"), factory=lambda: [1, 1])
     dropout: float = constrained(0.0, constraints.DROPOUT)
     neck: Literal[constraints.NECKS] = "none"  # type: ignore[valid-type]

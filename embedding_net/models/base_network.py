@@ -11,20 +11,22 @@ import numpy as np
 from embedding_net.compiling import compile_from_config
 from embedding_net.constraints import NECKS, POOLINGS  # noqa: F401  (the names stay importable)
 from embedding_net.distribute import gather_global_batch, num_replicas_in_sync
-from embedding_net.layers import (
-    GeneralizedMeanPooling,
-    GridPooling,
-    ImagePreprocessing,
-    L2Normalize,
-)
-from embedding_net.layers.preprocessing import PREPROCESSING_MODES
+from embedding_net.layers import ImagePreprocessing
+from embedding_net.models.feature_pooling import embedding_head, pool_features
 from embedding_net.models.freezing import freeze_layers as _freeze_layers
 from embedding_net.models.freezing import frozen_layer_paths as _frozen_layer_paths
+from embedding_net.models.hub import (
+    call_backbone,
+    deserialize_backbone,
+    hub_preprocessing,
+    pin_interpolated_position_embeddings,
+)
 from embedding_net.models.network_arguments import (
     resolve_backbone,
     validate_center_crop,
     validate_head,
     validate_input_shape,
+    validate_preprocessing,
 )
 from embedding_net.models.replicas import returns_scalar as _returns_scalar
 
@@ -47,12 +49,28 @@ class BaseNetwork(keras.Model):
         net.fit(images, labels, batch_size=64)
 
     Args:
-        backbone: a name from :func:`available_backbones` or any ``keras.Model`` mapping
-            images to a feature map ``(b, h, w, c)`` or a vector ``(b, c)``.
+        backbone: a name from :func:`available_backbones`; a keras-hub preset handle
+            (``"dinov2_small"``, ``"resnet_18_imagenet"``, ``"hf://..."``, ``"kaggle://..."``,
+            a local keras-hub preset directory, or any of these after ``"hub:"``; needs the
+            ``hub`` extra and, for a remote preset, a download; see
+            :mod:`embedding_net.models.hub` for the rule that tells them from our names) or a
+            ``keras_hub.models.Backbone``; or any ``keras.Model`` mapping images to a
+            feature map ``(b, h, w, c)``, a token sequence ``(b, tokens, c)`` or a vector
+            ``(b, c)``.
         embedding_dim: size of the embedding (a Dense layer after pooling); ``None`` keeps
             the pooled backbone features.
         input_shape: ``(height, width, channels)`` of the images.
-        pooling: ``"avg"``, ``"max"`` or ``"gem"`` (generalized mean, learned p).
+        pooling: ``"avg"``, ``"max"`` or ``"gem"`` (generalized mean, learned p) of a
+            feature map.
+        token_pooling: how a token sequence ``(b, tokens, c)`` (ViT, DINOv2, CLIP / SigLIP
+            image towers) becomes one vector: ``"cls"`` (the CLS token) or ``"mean"`` (the
+            mean of the patch tokens, CLS and register tokens left out).
+        image_converter: the preprocessing of a keras-hub backbone: a
+            ``keras_hub.layers.ImageConverter`` or a dict of
+            :class:`~embedding_net.models.hub.HubImagePreprocessing` arguments (``scale``,
+            ``offset``, ...); default: the preset's own converter (a ``Backbone`` instance
+            without one: x / 255). A backbone with a fixed input size (ViT) gets the images
+            resized to it, as keras-hub's preprocessor does.
         pooling_grid: ``(rows, cols)``: pool each cell of a grid over the feature map and
             concatenate (:class:`~embedding_net.layers.GridPooling`) before the embedding
             layer: ``(2, 1)`` or ``(3, 1)`` gives the horizontal stripes of part-based re-id
@@ -64,7 +82,8 @@ class BaseNetwork(keras.Model):
         normalize: L2-normalise the output embedding.
         weights: backbone weights: None, ``"imagenet"`` (downloaded by Keras) or the path of
             a local weights file for the backbone. Only used when building from a name; a
-            loaded model always keeps its saved weights.
+            loaded model always keeps its saved weights. A keras-hub handle brings its
+            preset's weights: None or ``"preset"`` (the same, said explicitly).
         freeze_backbone: make the backbone non-trainable (its BatchNorm layers then run in
             inference mode); see :meth:`unfreeze_backbone`.
         frozen_backbone_layers: names of backbone layers to keep frozen while the rest of
@@ -97,6 +116,8 @@ class BaseNetwork(keras.Model):
         input_shape=(128, 64, 3),
         pooling: str = "avg",
         pooling_grid=(1, 1),
+        token_pooling: str = "cls",
+        image_converter=None,
         dropout: float = 0.0,
         neck: str = "none",
         normalize: bool = True,
@@ -115,15 +136,13 @@ class BaseNetwork(keras.Model):
         center_crop = validate_center_crop(center_crop, input_shape)
         backbone_shape = input_shape if center_crop is None else (*center_crop, input_shape[2])
         pooling_grid = validate_head(embedding_dim, pooling, pooling_grid, dropout, neck)
-        if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
-            raise ValueError(
-                f"preprocessing={preprocessing!r} is not one of {sorted(PREPROCESSING_MODES)}"
-            )
-        backbone_model, family_mode, backbone_name = resolve_backbone(
-            backbone, backbone_shape, weights, last_stride, width
+        validate_preprocessing(preprocessing, token_pooling)
+        backbone_model, family_mode, backbone_name, hub = resolve_backbone(
+            backbone, backbone_shape, weights, last_stride, width, image_converter
         )
         mode = preprocessing or family_mode
         backbone_model.trainable = not freeze_backbone
+        pin_interpolated_position_embeddings(backbone_model)
         if frozen_backbone_layers is not None:
             if freeze_backbone:
                 raise ValueError(
@@ -136,24 +155,24 @@ class BaseNetwork(keras.Model):
         x = inputs
         if center_crop is not None:
             x = keras.layers.CenterCrop(*center_crop, name="center_crop")(x)
-        x = ImagePreprocessing(mode, name="preprocessing")(x)
-        x = _pool(backbone_model(x), pooling, pooling_grid, input_shape)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        if embedding_dim is not None:
-            x = keras.layers.Dense(int(embedding_dim), name="embedding")(x)
-        if neck == "batchnorm":
-            x = keras.layers.BatchNormalization(name="neck")(x)
-        elif neck == "bnneck":
-            x = keras.layers.BatchNormalization(center=False, name="neck")(x)
-        if normalize:
-            x = L2Normalize(name="l2_normalize")(x)
+        if hub is None:
+            x = ImagePreprocessing(mode, name="preprocessing")(x)
+            features = backbone_model(x)
         else:
-            x = keras.layers.Activation("linear", dtype="float32", name="embeddings")(x)
+            x = hub_preprocessing(x, hub, preprocessing)
+            features = call_backbone(backbone_model, x)
+        prefix_tokens = 1 if hub is None else hub.prefix_tokens
+        x = pool_features(
+            features, pooling, pooling_grid, input_shape, token_pooling, prefix_tokens
+        )
+        x = embedding_head(x, dropout, embedding_dim, neck, normalize)
         super().__init__(inputs=inputs, outputs=x, name=name, **kwargs)
 
         self.backbone = backbone_model
         self.backbone_name = backbone_name
+        self.backbone_handle = backbone_name if hub is None else hub.handle
+        self.hub_preprocessing = None if hub is None else hub.preprocessing
+        self.token_pooling = token_pooling
         self.embedding_dim = int(x.shape[-1])
         self.image_shape = input_shape
         self.pooling = pooling
@@ -220,6 +239,7 @@ class BaseNetwork(keras.Model):
         lower learning rate afterwards. ``save``/``load_model`` keep this partial freeze
         (``get_config()["frozen_backbone_layers"]``)."""
         self.backbone.trainable = True
+        pin_interpolated_position_embeddings(self.backbone)
         layers = self.backbone.layers
         start = 0
         if isinstance(from_layer, str):
@@ -283,6 +303,34 @@ class BaseNetwork(keras.Model):
             filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
         )
 
+    # ------------------------------------------------------------------ presets
+    def save_to_preset(self, directory, training_config=None, metrics=None, overwrite=False):
+        """Write the network as a preset directory (``network.keras`` + ``metadata.json`` +
+        ``config.json``; see :mod:`embedding_net.models.presets`) and return its path.
+        ``training_config`` (the run's config) and ``metrics`` (held-out results) go into
+        the metadata."""
+        from embedding_net.models.presets import save_preset
+
+        return save_preset(self, directory, training_config, metrics, overwrite)
+
+    @classmethod
+    def from_preset(cls, handle, compile: bool = False):
+        """Load a preset written by :meth:`save_to_preset`: a directory, or an ``hf://`` /
+        ``kaggle://`` handle (downloaded). Keras safe mode: no code from the preset runs.
+        ``network.preset_metadata`` holds its metadata.
+
+        Raises:
+            FileNotFoundError / ValueError: the preset cannot be found, downloaded or read
+                (the message names the handle), or it holds no ``BaseNetwork``."""
+        from embedding_net.models.presets import load_preset
+
+        network = load_preset(handle, compile=compile)
+        if not isinstance(network, cls):
+            raise ValueError(
+                f"preset {handle!r} holds a {type(network).__name__}, not a {cls.__name__}"
+            )
+        return network
+
     # ------------------------------------------------------------------ serialization
     def get_config(self):
         backbone = self.backbone_name
@@ -294,12 +342,17 @@ class BaseNetwork(keras.Model):
             "input_shape": list(self.image_shape),
             "pooling": self.pooling,
             "pooling_grid": list(self.pooling_grid),
+            "token_pooling": self.token_pooling,
+            "image_converter": self.hub_preprocessing,
+            "backbone_handle": self.backbone_handle,
             "dropout": self.dropout,
             "neck": self.neck,
             "normalize": self.normalize,
             "weights": self.weights_source,
             "freeze_backbone": not self.backbone.trainable,
-            "frozen_backbone_layers": _frozen_layer_paths(self.backbone),
+            "frozen_backbone_layers": _frozen_layer_paths(
+                self.backbone, include_inputs=self.hub_preprocessing is None
+            ),
             "preprocessing": self.preprocessing,
             "last_stride": self.last_stride,
             "width": self.width,
@@ -312,37 +365,10 @@ class BaseNetwork(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+            config["backbone"] = deserialize_backbone(config["backbone"])
         # The saved file holds every weight: never re-download or re-read backbone weights.
         config["weights"] = None
-        return cls(**config)
-
-
-def _pool(x, pooling: str, pooling_grid: tuple, input_shape: tuple):
-    """Pool the backbone's output ``(batch, h, w, c)`` (a vector ``(batch, c)`` passes)."""
-    if len(x.shape) == 4:
-        if pooling_grid != (1, 1):
-            map_h, map_w = x.shape[1], x.shape[2]
-            if (map_h is not None and pooling_grid[0] > map_h) or (
-                map_w is not None and pooling_grid[1] > map_w
-            ):
-                raise ValueError(
-                    f"pooling_grid={pooling_grid} is finer than the backbone's "
-                    f"{map_h} x {map_w} feature map for input_shape {input_shape}"
-                )
-            return GridPooling(pooling_grid, pooling, name="pooling")(x)
-        if pooling == "avg":
-            return keras.layers.GlobalAveragePooling2D(name="pooling")(x)
-        if pooling == "max":
-            return keras.layers.GlobalMaxPooling2D(name="pooling")(x)
-        return GeneralizedMeanPooling(name="pooling")(x)
-    if pooling_grid != (1, 1):
-        raise ValueError(
-            f"pooling_grid={pooling_grid} needs a backbone with a feature map "
-            f"(batch, h, w, c); this one outputs shape {x.shape}"
-        )
-    if len(x.shape) != 2:
-        raise ValueError(
-            f"the backbone must output (batch, h, w, c) or (batch, c), got shape {x.shape}"
-        )
-    return x
+        handle = config.pop("backbone_handle", None)
+        network = cls(**config)
+        network.backbone_handle = handle if handle is not None else network.backbone_handle
+        return network

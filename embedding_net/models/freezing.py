@@ -6,22 +6,26 @@ from __future__ import annotations
 import keras
 
 
-def frozen_layer_paths(backbone: keras.Model) -> list[str] | None:
+def frozen_layer_paths(backbone: keras.Model, include_inputs: bool = True) -> list[str] | None:
     """The frozen layers of a trainable backbone, as ``BaseNetwork(frozen_backbone_layers=)``
     takes them: top-level layer names, ``"submodel/layer"`` paths inside a trainable nested
-    model. ``None`` when nothing is frozen or the whole backbone is (``freeze_backbone``)."""
+    model. ``None`` when nothing is frozen or the whole backbone is (``freeze_backbone``).
+    ``include_inputs=False`` leaves out input layers (no weights): a keras-hub backbone is
+    rebuilt from its arguments on loading, and its unnamed inputs get new automatic names."""
     if not backbone.trainable:
         return None
-    return list(_frozen_paths(backbone, "")) or None
+    return list(_frozen_paths(backbone, "", include_inputs)) or None
 
 
-def _frozen_paths(model: keras.Model, prefix: str):
+def _frozen_paths(model: keras.Model, prefix: str, include_inputs: bool = True):
     for layer in model.layers:
+        if not include_inputs and isinstance(layer, keras.layers.InputLayer):
+            continue
         path = prefix + layer.name
         if not layer.trainable:
             yield path
         elif isinstance(layer, keras.Model):
-            yield from _frozen_paths(layer, path + "/")
+            yield from _frozen_paths(layer, path + "/", include_inputs)
 
 
 def freeze_layers(backbone: keras.Model, paths) -> None:

@@ -11,9 +11,18 @@ import keras
 
 from embedding_net.constraints import DROPOUT, EMBEDDING_DIM, NECKS, POOLINGS
 from embedding_net.layers.pooling import validate_grid
-from embedding_net.models.backbones import build_backbone
+from embedding_net.layers.preprocessing import PREPROCESSING_MODES
+from embedding_net.models import hub
+from embedding_net.models.backbones import BACKBONES, available_backbones, build_backbone
+from embedding_net.saving import is_preset_dir
 
-__all__ = ["resolve_backbone", "validate_center_crop", "validate_head", "validate_input_shape"]
+__all__ = [
+    "resolve_backbone",
+    "validate_center_crop",
+    "validate_head",
+    "validate_input_shape",
+    "validate_preprocessing",
+]
 
 
 def validate_head(embedding_dim, pooling, pooling_grid, dropout, neck) -> tuple[int, int]:
@@ -29,16 +38,49 @@ def validate_head(embedding_dim, pooling, pooling_grid, dropout, neck) -> tuple[
     return pooling_grid
 
 
-def resolve_backbone(backbone, backbone_shape, weights, last_stride, width):
-    """``(backbone model, its preprocessing mode, its name or None)`` of a backbone given by
-    name (built) or as a ``keras.Model`` (used as it is)."""
-    if isinstance(backbone, str):
+def validate_preprocessing(preprocessing, token_pooling) -> None:
+    """Check ``preprocessing`` (None or a mode of ``PREPROCESSING_MODES``) and
+    ``token_pooling`` (one of ``TOKEN_POOLINGS``)."""
+    if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
+        raise ValueError(
+            f"preprocessing={preprocessing!r} is not one of {sorted(PREPROCESSING_MODES)}"
+        )
+    if token_pooling not in hub.TOKEN_POOLINGS:
+        raise ValueError(f"token_pooling={token_pooling!r} is not one of {hub.TOKEN_POOLINGS}")
+
+
+def resolve_backbone(backbone, backbone_shape, weights, last_stride, width, image_converter=None):
+    """``(backbone model, its preprocessing mode, its name or None, HubBackbone or None)`` of
+    a backbone given by name (built), as a keras-hub handle or ``keras_hub`` Backbone
+    (:mod:`embedding_net.models.hub`), or as a ``keras.Model`` (used as it is)."""
+    if isinstance(backbone, str) and is_preset_dir(backbone):
+        raise ValueError(
+            f"backbone={backbone!r} is a preset of a whole embedding network: load it with "
+            "BaseNetwork.from_preset(...) (a backbone preset is keras-hub's)"
+        )
+    hub_source = isinstance(backbone, str) and hub.is_hub_handle(backbone, BACKBONES)
+    hub_source = hub_source or (isinstance(backbone, keras.Model) and hub.is_hub_backbone(backbone))
+    if image_converter is not None and not hub_source:
+        raise ValueError("image_converter only applies to a keras-hub backbone")
+    if isinstance(backbone, str) and not hub_source:
+        if backbone not in BACKBONES and not hub.keras_hub_installed():
+            raise ValueError(
+                f"backbone={backbone!r} is not a known backbone; choose one of "
+                f"{available_backbones()}, or install keras-hub ({hub.INSTALL_HINT}) for "
+                "keras-hub preset names"
+            )
         backbone_model, family_mode = build_backbone(
             backbone, backbone_shape, weights, last_stride=last_stride, width=width
         )
-        return backbone_model, family_mode, backbone
-    if isinstance(backbone, keras.Model):
-        if weights is not None:
+        return backbone_model, family_mode, backbone, None
+    if isinstance(backbone, (str, keras.Model)):
+        if weights not in (None, "preset") and hub_source:
+            raise ValueError(
+                f"weights={weights!r} does not apply to a keras-hub backbone: its preset "
+                "brings its weights (None or 'preset'; a Backbone instance: load them "
+                "before passing it)"
+            )
+        if weights is not None and not hub_source:
             raise ValueError(
                 "weights= only applies to a backbone given by name; load weights into your "
                 "keras.Model before passing it"
@@ -47,9 +89,13 @@ def resolve_backbone(backbone, backbone_shape, weights, last_stride, width):
             raise ValueError("last_stride only applies to a backbone given by name")
         if width != 1.0:
             raise ValueError("width only applies to a backbone given by name")
-        return backbone, "scale", None
+        if not hub_source:
+            return backbone, "scale", None, None
+        resolved = hub.resolve_hub_backbone(backbone, image_converter, backbone_shape)
+        return resolved.model, "none", None, resolved
     raise ValueError(
-        f"backbone must be a backbone name (str) or a keras.Model, got {type(backbone).__name__}"
+        "backbone must be a backbone name or keras-hub handle (str) or a keras.Model, got "
+        f"{type(backbone).__name__}"
     )
 
 

@@ -38,6 +38,7 @@ def build_network(config: TrainConfig):
             input_shape=(h, w, 3),
             pooling=m.pooling,
             pooling_grid=tuple(m.pooling_grid),
+            token_pooling=m.token_pooling,
             dropout=m.dropout,
             neck=m.neck,
             normalize=m.normalize,
