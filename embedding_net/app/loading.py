@@ -85,25 +85,16 @@ def _network_embedding_dim(model) -> int:
 
 def read_class_names(path: str | os.PathLike) -> dict[str, str]:
     """Read ``label -> display name`` from a CSV with a header row (first column the label,
-    second the name), e.g. GTSRB's ``class_names.csv`` (``class_id,name``).
+    second the name), e.g. GTSRB's ``class_names.csv``: :func:`embedding_net.data.labels.read_class_names`.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: fewer than two columns or no rows.
+        ValueError: (``ParseError``) binary or not UTF-8, fewer than two columns, no rows, a
+            malformed row (file and line named).
     """
-    import csv
+    from embedding_net.data.labels import read_class_names as read
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class names: {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.reader(f) if row]
-    if len(rows) < 2 or any(len(row) < 2 for row in rows):
-        raise ValueError(
-            f"class names: {path} must be a CSV with a header and rows 'label,name' "
-            "(at least two columns)"
-        )
-    return {row[0].strip(): row[1].strip() for row in rows[1:]}
+    return read(path)
 
 
 def _lookup_name(names: dict[str, str], label) -> str | None:

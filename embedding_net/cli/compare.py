@@ -48,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("image1")
     parser.add_argument("image2")
-    parser.add_argument("--model", required=True, help=".keras model")
+    parser.add_argument("--model", required=True, help=".keras model or preset directory")
     add_distance_argument(parser, "cosine", "score of an embedding network")
     parser.add_argument(
         "--threshold",

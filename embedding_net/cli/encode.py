@@ -28,7 +28,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("folder", help="image folder")
-    parser.add_argument("--model", required=True, help=".keras model (e.g. network.keras)")
+    parser.add_argument(
+        "--model", required=True, help=".keras model (e.g. network.keras) or preset directory"
+    )
     parser.add_argument("--output", required=True, help="index file to write (.npz)")
     parser.add_argument(
         "--layout", choices=LAYOUTS, default="folders", help="how labels are read (default folders)"

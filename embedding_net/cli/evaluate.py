@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "With --config, the held-out split of that training config is used."
         ),
     )
-    parser.add_argument("--model", required=True, help=".keras model")
+    parser.add_argument("--model", required=True, help=".keras model or preset directory")
     parser.add_argument(
         "--protocol", choices=PROTOCOLS.names(), help="default: the config's protocol"
     )

@@ -18,7 +18,12 @@ def add_parser(subparsers):
             "between exported and in-Keras embeddings."
         ),
     )
-    parser.add_argument("--model", type=Path, required=True, help="a .keras file (BaseNetwork)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="a .keras file (BaseNetwork) or a preset directory",
+    )
     parser.add_argument(
         "--output", type=Path, required=True, help="SavedModel folder or .onnx file"
     )
@@ -34,8 +39,8 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    if not args.model.is_file():
-        raise UsageError(f"--model {args.model}: no such file")
+    if not (args.model.is_file() or args.model.is_dir()):
+        raise UsageError(f"--model {args.model}: no such file or preset directory")
     if args.output.exists() and not args.overwrite:
         raise UsageError(f"--output {args.output} exists; pass --overwrite to replace it")
     from embedding_net.export import export_network

@@ -31,7 +31,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("image", help="query image")
     parser.add_argument("--index", required=True, help="index file from `embedding-net encode`")
-    parser.add_argument("--model", required=True, help=".keras model used to build the index")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help=".keras model used to build the index, or its preset directory",
+    )
     parser.add_argument("-k", type=int, default=5, help="number of matches (default 5)")
     parser.add_argument("--query-label", help="the query's true label, to judge the matches")
     parser.add_argument("--grid", help="write the query + matches picture here (.png)")

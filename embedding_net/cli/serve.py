@@ -24,7 +24,12 @@ def add_parser(subparsers):
             "serve scripts. Binds 127.0.0.1 unless --host says otherwise."
         ),
     )
-    parser.add_argument("--model", type=Path, required=True, help="the .keras embedding network")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="the .keras embedding network or its preset directory",
+    )
     parser.add_argument(
         "--index", type=Path, required=True, help="index file written by `embedding-net encode`"
     )

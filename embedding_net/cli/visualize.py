@@ -27,7 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("folder", help="image folder")
-    parser.add_argument("--model", required=True, help=".keras model")
+    parser.add_argument("--model", required=True, help=".keras model or preset directory")
     parser.add_argument("--output", required=True, help="tsne.html, tsne.png, .svg or .pdf")
     parser.add_argument("--layout", choices=LAYOUTS, default="folders", help="how labels are read")
     parser.add_argument(

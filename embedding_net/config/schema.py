@@ -59,10 +59,8 @@ class DataConfig:
         split: validation hold-out: ``given`` (the ``train/`` and ``val/`` folders, or the
             TFRecord splits), ``identity`` (whole identities held out), ``tracklet`` (whole
             tracks / tracklets held out, identities shared: GTSRB), ``none``.
-        val_fraction: fraction of identities (or tracks) held out for ``identity`` / ``tracklet``;
-            0 is final-training mode (``embedding-net train --final``): every image trains,
-            whatever ``split`` says (``given``: ``train/`` and ``val/`` together), and the run
-            has no validation (choose the config on a split first, then train it final).
+        val_fraction: fraction of identities (or tracks) held out; 0: final-training mode
+            (``train --final``: every image trains, whatever ``split`` says; no validation).
         people_file: LFW people file restricting the people read (``layout: lfw``).
         pairs_file: LFW-format pairs file used for verification validation instead of pairs
             drawn from the held-out people.

@@ -60,3 +60,16 @@ def test_a_folder_that_is_no_preset_is_refused(preset, tmp_path, capsys):
     assert main([*args, "--model", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert "--model" in err and "metadata.json" in err and "empty" in err
+
+
+def test_export_and_compare_with_a_preset_directory(preset, tmp_path, capsys):
+    out, data, path = preset
+    target = tmp_path / "served"
+    assert main(["export", "--model", str(path), "--output", str(target)]) == 0
+    assert (target / "saved_model.pb").is_file()
+    capsys.readouterr()
+    a, b = str(data / "val" / "c2" / "val00.png"), str(data / "val" / "c3" / "val00.png")
+    assert main(["compare", a, b, "--model", str(path)]) == 0
+    with_preset = capsys.readouterr().out
+    assert main(["compare", a, b, "--model", str(out / "network.keras")]) == 0
+    assert capsys.readouterr().out == with_preset
