@@ -32,15 +32,23 @@ def load_model(path):
     """``keras.saving.load_model(path)`` (safe mode) with the library's classes registered.
 
     Raises:
-        UsageError: the file does not exist or is not a ``.keras`` file.
+        UsageError: the file does not exist, is not a ``.keras`` file or is not a complete
+            zip archive (a truncated file).
     """
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--model {path} does not exist")
     if path.suffix != ".keras":
         raise UsageError(f"--model {path}: expected a .keras file saved by Keras 3")
+    import zipfile
+
     from embedding_net.saving import load_model as load
 
+    if not zipfile.is_zipfile(path):
+        raise UsageError(
+            f"--model {path} is not a complete .keras archive (truncated or damaged: a run "
+            "stopped while writing it?); train again or use the run's best.keras/final.keras"
+        )
     return load(path)
 
 
