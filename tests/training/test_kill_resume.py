@@ -23,7 +23,7 @@ from embedding_net.callbacks.backup import BackupError, backup_epoch
 from tests.config.tiny_run import tiny_config_dict, write_class_folders
 from tests.kill_harness import FaultCounts, classify, hidden_temporaries, run_child
 
-EPOCHS = 6
+EPOCHS = 8
 MODELS = ("best.keras", "final.keras", "network.keras")
 
 
@@ -68,17 +68,17 @@ def _damaged_files(run: Path) -> list[str]:
 
 
 def _kill_plan(run: Path, rng: np.random.Generator) -> list:
-    """``(name, trigger, delay)`` of the kills: anywhere, mid-training, while a backup is
-    written, while the final models are saved."""
+    """``(name, trigger, delay)`` of the kills, in order: soon after the run folder is
+    prepared, mid-training, while a backup is written, while the final models are saved."""
     backup = run / "backup"
     start = [0]  # the verified epoch when the run to be killed starts (set by the caller)
 
-    def anywhere():
-        return True
+    def soon_after_setup():  # the run folder is prepared: kill in the first epochs
+        return (run / "label_map.json").is_file()
 
     def mid_training():  # this run has backed up an epoch of its own, more are to come
         epoch = _committed_epoch(run)
-        return epoch is not None and start[0] < epoch < EPOCHS - 1
+        return epoch is not None and start[0] < epoch < EPOCHS - 2
 
     def writing_backup():
         return bool(hidden_temporaries(backup, "latest.weights.h5"))
@@ -89,7 +89,7 @@ def _kill_plan(run: Path, rng: np.random.Generator) -> list:
         )
 
     return start, [
-        ("anywhere", anywhere, float(rng.uniform(3.0, 14.0))),
+        ("setup or first epochs", soon_after_setup, float(rng.uniform(0.0, 3.0))),
         ("mid-training", mid_training, float(rng.uniform(0.0, 0.8))),
         ("writing a backup", writing_backup, float(rng.uniform(0.0, 0.01))),
         ("final save", final_save, float(rng.uniform(0.0, 0.15))),
@@ -114,10 +114,14 @@ def test_killed_training_resumes_from_the_last_complete_backup(tmp_path):
     last_epoch = 0
     start, plan = _kill_plan(run, rng)
     for name, trigger, delay in plan:
-        before = _committed_epoch(run) if "--resume" in mode else None
-        start[0] = before or 0
-        outcome = run_child(train + mode, trigger=trigger, delay=delay)
-        kind = classify(outcome, counts, f"{name} ({' '.join(mode)})")
+        for _attempt in range(2):  # a clear refusal (nothing to resume yet): afresh, once
+            before = _committed_epoch(run) if "--resume" in mode else None
+            start[0] = before or 0
+            outcome = run_child(train + mode, trigger=trigger, delay=delay)
+            kind = classify(outcome, counts, f"{name} ({' '.join(mode)})")
+            if kind != "clear":
+                break
+            mode, last_epoch = ["--overwrite"], 0
         if kind == "killed":
             epoch = _committed_epoch(run)
             counts.notes.append(
@@ -128,12 +132,10 @@ def test_killed_training_resumes_from_the_last_complete_backup(tmp_path):
                 counts.lost += 1
                 counts.notes.append(f"after {name}: damaged {damaged}, epoch {epoch}")
             last_epoch = epoch or last_epoch
-            mode = ["--resume"]
         elif kind == "ok":
             _check_finished(run, outcome, before, counts)
-            mode = ["--resume"]
-        else:  # a clear refusal (nothing to resume yet): start afresh
-            mode, last_epoch = ["--overwrite"], 0
+            counts.resumed += before is not None
+        mode = ["--resume"]
     before = _committed_epoch(run) if "--resume" in mode else None
     final = run_child(train + mode)
     kind = classify(final, counts, f"final run ({' '.join(mode)})")

@@ -247,3 +247,10 @@ def existing_outputs(output_dir: Path) -> list[Path]:
             or (p.name.startswith(".") and TEMP_MARKER in p.name)
         ]
     )
+
+
+def remove_outputs(paths: list[Path]) -> None:
+    """Remove the :func:`existing_outputs` ``paths``, the manifest first: an overwrite
+    stopped midway leaves no manifest vouching for a mix of old and new shards."""
+    for path in sorted(paths, key=lambda p: p.name != MANIFEST):
+        path.unlink(missing_ok=True)

@@ -28,9 +28,9 @@ from embedding_net.data.images import (
 )
 from embedding_net.data.tfrecords.manifest import (
     FORMAT,
-    MANIFEST,
     existing_outputs,
     file_entry,
+    remove_outputs,
     write_manifest,
 )
 
@@ -348,9 +348,8 @@ def write_tfrecords(
         progress: show a tqdm progress bar.
 
     Returns:
-        the manifest dict (also written to ``output_dir/manifest.json``, last: a set is
-        complete only once it is there; every file is written under a temporary name and
-        renamed into place, see :mod:`~embedding_net.data.tfrecords.manifest`).
+        the manifest dict, written to ``output_dir/manifest.json`` last, once every file is
+        renamed into place (see :mod:`~embedding_net.data.tfrecords.manifest`).
 
     Raises:
         FileExistsError: ``output_dir`` holds a manifest or shards and ``overwrite`` is False.
@@ -366,10 +365,7 @@ def write_tfrecords(
     rng = np.random.default_rng(seed)
     splits = _split_records(records, val_fraction, split_by, rng)
     output_dir.mkdir(parents=True, exist_ok=True)
-    # the manifest first: an overwrite stopped midway leaves no manifest vouching for a
-    # mix of old and new shards
-    for path in sorted(existing, key=lambda p: p.name != MANIFEST):
-        path.unlink()
+    remove_outputs(existing)
     label_names = _label_names(splits)
     label_map = {lab: i for i, lab in enumerate(label_names)}
     workers = num_workers or os.cpu_count() or 1
