@@ -60,20 +60,29 @@ class EpochBackup(keras.callbacks.Callback):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         weights = self.backup_dir / WEIGHTS_FILE
         metadata_path = self.backup_dir / METADATA_FILE
-        committed = _read_metadata(metadata_path) if metadata_path.is_file() else None
-        if committed is None or committed.get("sha256") is None:
-            committed = {"epoch": 0, "batch": 0, "sha256": None}
+        committed = _committed(metadata_path, weights)
         with atomic_path(weights) as tmp:
             self.model.save_weights(tmp)
             pending = {"epoch": epoch + 1, "sha256": file_sha256(tmp)}
-            write_json_atomic(metadata_path, {**_committed(committed), "pending": pending})
+            write_json_atomic(metadata_path, {**committed, "pending": pending})
         write_json_atomic(
             metadata_path, {"epoch": epoch + 1, "batch": 0, "sha256": pending["sha256"]}
         )
 
 
-def _committed(metadata: dict) -> dict:
-    return {"epoch": metadata["epoch"], "batch": 0, "sha256": metadata.get("sha256")}
+def _committed(metadata_path: Path, weights: Path) -> dict:
+    """The backup in place before a new one is written, as the metadata that vouches for it
+    (epoch 0 and no checksum when there is none, or none readable)."""
+    try:
+        metadata = _read_metadata(metadata_path) if metadata_path.is_file() else {}
+        if metadata.get("sha256") and "pending" not in metadata:  # our own, committed
+            return {"epoch": metadata["epoch"], "batch": 0, "sha256": metadata["sha256"]}
+        epoch = _verified_epoch(metadata_path.parent)
+    except BackupError:
+        epoch = 0
+    if epoch == 0 or not weights.is_file():
+        return {"epoch": 0, "batch": 0, "sha256": None}
+    return {"epoch": epoch, "batch": 0, "sha256": file_sha256(weights)}
 
 
 def _read_metadata(path: Path) -> dict:
