@@ -35,6 +35,7 @@ __all__ = [
     "file_sha256",
     "leftover_temporaries",
     "remove_leftover_temporaries",
+    "temporary_name",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",

@@ -173,8 +173,9 @@ def test_truncated_files_of_a_run_are_refused_by_name(tmp_path, capsys):
     data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
     config = tiny_config_dict(data, tmp_path / "run")
     config["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
-    config["training"] = {"epochs": 2, "verbose": 0}
+    config["training"] = {"epochs": 1, "verbose": 0}
     config["callbacks"] = {"tensorboard": False}
+    config["validation"] = {"protocol": "none"}
     run = train(parse_config(config, "tiny.yaml")).output_dir
 
     weights = run / "backup" / "latest.weights.h5"
