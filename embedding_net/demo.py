@@ -8,13 +8,14 @@ after training, plus a t-SNE picture and a query/top-5 retrieval grid.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from embedding_net.atomic import atomic_path, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def run_demo(
 
     files = []
     model_path = output_dir / "digits_network.keras"
-    network.save(model_path)
+    with atomic_path(model_path) as tmp:
+        network.save(tmp)
     files.append(model_path)
 
     points = tsne_embed(test_emb, seed=seed)  # computed once, drawn twice
@@ -134,7 +136,7 @@ def run_demo(
     files.append(grid_path)
 
     result = DemoResult(before, after, train_seconds, str(output_dir), [str(f) for f in files])
-    (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2))
+    write_json_atomic(output_dir / "metrics.json", asdict(result), indent=2)
     return result
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from embedding_net.atomic import atomic_path
 
 EXPORT_FORMATS = ("tf_saved_model", "onnx")
 
@@ -50,17 +51,29 @@ def export_network(
     if format == "onnx":
         _check_onnx_support()
     path = Path(path)
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     shape = tuple(network.input_shape[1:])
     if check_images is None:
         rng = np.random.default_rng(seed)
         check_images = rng.integers(0, 256, (8, *shape), dtype=np.uint8)
     check_images = np.asarray(check_images)
     expected = np.asarray(network.predict(check_images.astype("float32"), verbose=0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # written and checked under a temporary name, renamed to ``path`` (replacing an earlier
+    # export) only once complete
+    with atomic_path(path) as tmp:
+        got = _export_checked(network, tmp, format, shape, check_images)
+    return {
+        "path": os.fspath(path),
+        "format": format,
+        "max_abs_diff": float(np.max(np.abs(np.asarray(got) - expected))),
+        "num_check_images": int(len(check_images)),
+    }
 
+
+def _export_checked(network, path: Path, format: str, shape: tuple, check_images) -> np.ndarray:
+    """Write the export to ``path``; the embeddings of ``check_images`` it computes."""
     if format == "tf_saved_model":
         import tensorflow as tf
 
@@ -77,15 +90,8 @@ def export_network(
         )
         archive.write_out(os.fspath(path), verbose=False)
         reloaded = tf.saved_model.load(os.fspath(path))
-        got = reloaded.serve(tf.constant(check_images.astype(np.uint8))).numpy()
-    else:
-        got = _export_onnx(network, path, shape, check_images)
-    return {
-        "path": os.fspath(path),
-        "format": format,
-        "max_abs_diff": float(np.max(np.abs(np.asarray(got) - expected))),
-        "num_check_images": int(len(check_images)),
-    }
+        return reloaded.serve(tf.constant(check_images.astype(np.uint8))).numpy()
+    return _export_onnx(network, path, shape, check_images)
 
 
 ONNX_PACKAGES = ("onnx", "tf2onnx", "onnxruntime")

@@ -9,12 +9,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "embedding_net"
 
-FOUNDATION = {"registry", "constraints", "compiling"}
+FOUNDATION = {"registry", "constraints", "compiling", "atomic"}
 #: Which top-level units of ``embedding_net`` each unit may import (besides itself). The
 #: core (distances .. models) sees only the core below it; ``data`` sees no model code;
 #: ``config`` describes (layout and protocol names, loss/miner names), it builds nothing.
 ALLOWED = {
     "registry": set(),
+    "atomic": set(),
     "constraints": set(),
     "compiling": set(),
     "distances": FOUNDATION,

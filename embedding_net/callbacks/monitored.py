@@ -13,6 +13,8 @@ import warnings
 
 import keras
 
+from embedding_net.atomic import atomic_path
+
 
 class _OnEvaluatedEpochs:
     def on_train_begin(self, logs=None):
@@ -38,7 +40,20 @@ class _OnEvaluatedEpochs:
 
 
 class BestCheckpoint(_OnEvaluatedEpochs, keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` that only looks at epochs whose logs have ``monitor``."""
+    """``ModelCheckpoint`` that only looks at epochs whose logs have ``monitor``, and (for a
+    ``filepath`` without ``{epoch}``-style fields) writes under a temporary name renamed into
+    place, so a run killed while it saves keeps the previous best model intact."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        final = self.filepath
+        if "{" in final:
+            return super().on_epoch_end(epoch, logs)
+        try:
+            with atomic_path(final, missing_ok=True) as tmp:
+                self.filepath = str(tmp)
+                super().on_epoch_end(epoch, logs)
+        finally:
+            self.filepath = final
 
 
 class EarlyStopping(_OnEvaluatedEpochs, keras.callbacks.EarlyStopping):

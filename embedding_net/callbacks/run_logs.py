@@ -8,10 +8,13 @@ Both are used by :func:`embedding_net.training.train` and work with any ``fit``:
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from embedding_net.atomic import write_text_atomic
 
 __all__ = ["LearningRateLog", "RunCSVLogger"]
 
@@ -32,10 +35,11 @@ class RunCSVLogger(keras.callbacks.Callback):
 
     Keras' ``CSVLogger`` fixes its columns at the first epoch, so metrics that first appear
     later (validation every few epochs, a fine-tuning phase) were dropped. This logger keeps
-    the run's rows (those already in the file when a run is resumed, too), and rewrites the
-    file (tens of rows) with the widened header when a new key appears; an epoch without a
-    key has an empty cell there. One instance can serve several ``fit`` calls of one run:
-    it reads the file once, at the first.
+    the run's rows (those already in the file when a run is resumed, too; rows of the epochs
+    a resumed ``fit`` runs again are replaced) and rewrites the whole file (tens of rows)
+    after every epoch under a temporary name, renamed into place, so a killed run never leaves
+    a half-written row; an epoch without a key has an empty cell. One instance can serve
+    several ``fit`` calls of one run: it reads the file once, at the first.
 
     Args:
         filename: the CSV file (``epoch`` first, then the log keys in order of appearance,
@@ -49,6 +53,7 @@ class RunCSVLogger(keras.callbacks.Callback):
         self.columns: list[str] = []
 
     def on_train_begin(self, logs=None):
+        self._fit_started = False
         if self.rows is not None:  # a later fit() of the same run (fine-tuning phase)
             return
         self.rows = []
@@ -58,6 +63,11 @@ class RunCSVLogger(keras.callbacks.Callback):
                 self.rows = [dict(row) for row in reader]
                 self.columns = [k for k in reader.fieldnames or () if k != "epoch"]
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._fit_started:  # resumed: the epochs from here on are run again
+            self._fit_started = True
+            self.rows = [row for row in self.rows if int(row["epoch"]) < epoch]
+
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch}
         for key, value in (logs or {}).items():
@@ -66,16 +76,9 @@ class RunCSVLogger(keras.callbacks.Callback):
                 value.item() if value.ndim == 0 else "[" + ", ".join(map(str, value.ravel())) + "]"
             )
         self.rows.append(row)
-        new = sorted(k for k in row if k != "epoch" and k not in self.columns)
-        if new or not self.filename.is_file():
-            self.columns += new
-            self._write(self.rows, "w")
-        else:
-            self._write([row], "a")
-
-    def _write(self, rows, mode):
-        with open(self.filename, mode, newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["epoch", *self.columns], restval="")
-            if mode == "w":
-                writer.writeheader()
-            writer.writerows(rows)
+        self.columns += sorted(k for k in row if k != "epoch" and k not in self.columns)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=["epoch", *self.columns], restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.filename, text.getvalue())

@@ -34,7 +34,8 @@ def load_model(path):
     ``hf://`` / ``kaggle://`` handle.
 
     Raises:
-        UsageError: the file does not exist, is not a ``.keras`` file or a preset.
+        UsageError: the file does not exist, is not a ``.keras`` file or a preset, or is not
+            a complete zip archive (a truncated file).
     """
     text = os.fspath(path)
     path = Path(text)
@@ -51,8 +52,15 @@ def load_model(path):
         raise UsageError(
             f"--model {path}: expected a .keras file saved by Keras 3 or a preset directory"
         )
+    import zipfile
+
     from embedding_net.saving import load_model as load
 
+    if not zipfile.is_zipfile(path):
+        raise UsageError(
+            f"--model {path} is not a complete .keras archive (truncated or damaged: a run "
+            "stopped while writing it?); train again or use the run's best.keras/final.keras"
+        )
     return load(path)
 
 

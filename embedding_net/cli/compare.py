@@ -71,7 +71,16 @@ def _saved_threshold(model_path: Path, distance: str):
         return None
     try:
         data = json.loads(metrics_file.read_text())
-    except (OSError, ValueError):
+    except json.JSONDecodeError as error:
+        from embedding_net.cli import UsageError
+
+        raise UsageError(
+            f"{metrics_file} is not valid JSON (line {error.lineno}: {error.msg}): truncated "
+            "or damaged; pass --threshold, or train the run again"
+        ) from None
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
         return None
     if data.get("protocol") == protocol.name:
         value = data.get("metrics", {}).get("threshold")

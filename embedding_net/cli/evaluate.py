@@ -174,5 +174,7 @@ def run(args) -> int:
     text = json.dumps(result, indent=1)
     print(text)
     if output is not None:
-        output.write_text(text + "\n")
+        from embedding_net.atomic import write_text_atomic
+
+        write_text_atomic(output, text + "\n")
     return 0

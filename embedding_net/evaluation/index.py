@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedding_net.atomic import atomic_path
 from embedding_net.evaluation import _search
 from embedding_net.evaluation._inputs import (
     check_distance,
@@ -305,10 +306,8 @@ class EmbeddingIndex:
             arrays["labels"] = labels
         if paths is not None:
             arrays["paths"] = paths
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path, backend: str | None = None) -> EmbeddingIndex:

@@ -81,12 +81,16 @@ class RunCallbacks:
     def for_phase(self, phase, schedule_callbacks: list) -> list:
         """The callback list of one phase's ``fit``, in the order they must run: the time
         budget first (the evaluation sees its stop), the validation (its metrics reach every
-        later callback), the schedule, the learning-rate log, the backup, the best
-        checkpoint, early stopping (if the phase has it), the CSV and TensorBoard logs."""
+        later callback), the schedule, the learning-rate log, the CSV log, the backup, the
+        best checkpoint, early stopping (if the phase has it) and TensorBoard. The CSV row of
+        an epoch is written before its backup: a run killed between the two runs that epoch
+        again when resumed and replaces the row, none is lost."""
         cb = self.config
         callbacks = [c for c in (self.time_budget, self.evaluation) if c is not None]
         callbacks.extend(schedule_callbacks)
         callbacks.append(LearningRateLog())
+        if self.csv_logger is not None:
+            callbacks.append(self.csv_logger)
         if cb.checkpoint_every_epoch:
             callbacks.append(EpochBackup(phase.backup))
         if self.checkpoint is not None:
@@ -101,7 +105,8 @@ class RunCallbacks:
                     monitor=self.monitor, mode=self.mode, patience=cb.early_stopping_patience
                 )
             )
-        callbacks.extend(c for c in (self.csv_logger, self.tensorboard) if c is not None)
+        if self.tensorboard is not None:
+            callbacks.append(self.tensorboard)
         return callbacks
 
     def best_epoch(self) -> int | None:

@@ -11,10 +11,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
+from embedding_net.atomic import (
+    atomic_path,
+    leftover_temporaries,
+    remove_leftover_temporaries,
+    write_json_atomic,
+)
 from embedding_net.config.loader import ConfigError, dump_config
 from embedding_net.config.schema import TrainConfig
 from embedding_net.training import saving
@@ -62,6 +67,7 @@ class RunDirectory:
                     f"resume: {run.backup} does not exist (nothing to resume; train "
                     "without --resume first)"
                 )
+            run.remove_leftover_temporaries()
             return run
         if output_dir.exists() and any(output_dir.iterdir()):
             if not overwrite:
@@ -73,8 +79,19 @@ class RunDirectory:
         output_dir.mkdir(parents=True, exist_ok=True)
         return run
 
+    def remove_leftover_temporaries(self) -> list[Path]:
+        """Remove the temporary files a killed run left (``.network.keras.tmp-...``, in the
+        folder and its backup folders); nothing reads them, they only take space."""
+        folders = [self.path, self.backup]
+        if self.backup.is_dir():
+            folders += [p for p in self.backup.iterdir() if p.is_dir()]
+        return [p for folder in folders for p in remove_leftover_temporaries(folder)]
+
     def _remove_outputs(self) -> None:
-        theirs = [p.name for p in self.path.iterdir() if p.name not in RUN_OUTPUTS]
+        leftovers = set(leftover_temporaries(self.path))
+        theirs = [
+            p.name for p in self.path.iterdir() if p.name not in RUN_OUTPUTS and p not in leftovers
+        ]
         if theirs:
             raise FileExistsError(
                 f"output_dir {self.path} holds files this command did not write "
@@ -86,6 +103,7 @@ class RunDirectory:
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
+        remove_leftover_temporaries(self.path)
 
     # ------------------------------------------------------------------ the files
     @property
@@ -147,10 +165,9 @@ class RunDirectory:
 
     def write_inputs(self, config: TrainConfig, label_map: dict) -> None:
         """``config.yaml`` (the resolved config) and ``label_map.json`` (identity -> id)."""
-        dump_config(config, self.path / "config.yaml")
-        (self.path / "label_map.json").write_text(
-            json.dumps({str(k): v for k, v in label_map.items()}, indent=1)
-        )
+        with atomic_path(self.path / "config.yaml") as tmp:
+            dump_config(config, tmp)
+        write_json_atomic(self.path / "label_map.json", {str(k): v for k, v in label_map.items()})
 
     def save_trained(self, model):
         """``final.keras``, ``best.keras`` and ``network.keras`` (see
@@ -165,4 +182,4 @@ class RunDirectory:
     def write_metrics(self, summary: dict) -> None:
         """``metrics.json``: the run's summary (validation metrics of the best model, epochs,
         timings, data sizes)."""
-        (self.path / "metrics.json").write_text(json.dumps(summary, indent=1))
+        write_json_atomic(self.path / "metrics.json", summary)

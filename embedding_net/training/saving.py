@@ -1,6 +1,7 @@
 """Save a finished run's models: ``final.keras``, ``best.keras`` and the inference copy
 ``network.keras``; the trained model survives any later failure (:class:`SaveError` names
-the file that holds it)."""
+the file that holds it). Every file is written under a temporary name and renamed into place
+(:func:`embedding_net.atomic.atomic_path`), so a killed run leaves no truncated model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import keras
+
+from embedding_net.atomic import atomic_path
 
 
 def save_network(network, path) -> None:
@@ -40,7 +43,8 @@ def save_network(network, path) -> None:
                 f"{tuple(copy.shape)}"
             )
         copy.assign(trained)
-    clone.save(path)
+    with atomic_path(path) as tmp:
+        clone.save(tmp)
 
 
 class SaveError(RuntimeError):
@@ -61,10 +65,12 @@ def save_trained(model, output: Path):
     """
     final = output / "final.keras"
     try:
-        model.save(final)
+        with atomic_path(final) as tmp:
+            model.save(tmp)
     except Exception as error:
         weights = output / "final.weights.h5"
-        model.save_weights(weights)
+        with atomic_path(weights) as tmp:
+            model.save_weights(tmp)
         raise SaveError(
             f"{final} could not be written ({type(error).__name__}: {error}); the trained "
             f"weights are kept in {weights} (load them with model.load_weights)"
@@ -72,7 +78,8 @@ def save_trained(model, output: Path):
     best_path = output / "best.keras"
     try:
         if not best_path.exists():
-            shutil.copyfile(final, best_path)
+            with atomic_path(best_path) as tmp:
+                shutil.copyfile(final, tmp)
         best = keras.saving.load_model(best_path, compile=False)
         best_network = _embedding_network(best)
         save_network(best_network, output / "network.keras")

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from embedding_net.atomic import atomic_path
+
 # Extra that provides the optional dependencies of this subpackage.
 VIZ_EXTRA = "pip install embedding-net[viz]"
 
@@ -162,4 +164,5 @@ def save_figure(figure, path: str | Path | None) -> None:
     if path.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
         raise ValueError(f"path must end in .png, .svg, .pdf or .jpg, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, bbox_inches="tight")
+    with atomic_path(path) as tmp:  # the temporary name keeps the suffix; say the format anyway
+        figure.savefig(tmp, bbox_inches="tight", format=path.suffix.lower()[1:])

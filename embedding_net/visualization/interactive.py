@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from embedding_net.atomic import write_text_atomic
 from embedding_net.visualization.inputs import (
     check_embeddings,
     check_images,
@@ -290,5 +291,5 @@ def save_interactive_html(
         title=html.escape(str(title)), plot=plot, div_id=json.dumps(div_id), panel=int(panel_size)
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path

@@ -77,3 +77,27 @@ def test_a_monitor_that_is_never_logged_is_warned_about():
     # no validation at all (e.g. a frozen phase that did not evaluate): no warning
     _, messages = _fit([monitored.EarlyStopping(monitor="val_scroe", patience=1)], epochs=2)
     assert not [m for m in messages if "val_scroe" in m]
+
+
+def test_best_checkpoint_writes_under_a_temporary_name(tmp_path, monkeypatch):
+    """A save that fails midway leaves the previous best model and no temporary file."""
+    path = tmp_path / "best.keras"
+    checkpoint = monitored.BestCheckpoint(
+        str(path), monitor="val_score", mode="max", save_best_only=True
+    )
+    _fit([_Scores({1: 0.5}), checkpoint], epochs=1)
+    before = path.read_bytes()
+
+    def half_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as f:
+            f.write(b"PK half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", half_save)
+    checkpoint = monitored.BestCheckpoint(
+        str(path), monitor="val_score", mode="max", save_best_only=True
+    )
+    with pytest.raises(OSError, match="disk full"):
+        _fit([_Scores({1: 0.9}), checkpoint], epochs=1)
+    assert path.read_bytes() == before and checkpoint.filepath == str(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]

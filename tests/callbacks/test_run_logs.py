@@ -57,3 +57,13 @@ def test_learning_rate_already_logged_is_left_alone():
     logs = {"learning_rate": 0.5}
     log.on_epoch_end(0, logs)
     assert logs == {"learning_rate": 0.5}
+
+
+def test_resume_replaces_the_rows_of_epochs_run_again(tmp_path):
+    """A run killed after an epoch's row but before its backup runs that epoch again."""
+    path = tmp_path / "history.csv"
+    _fit(path, 3)
+    _fit(path, 4, initial_epoch=2)
+    _, rows = _rows(path)
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]  # no temporary left

@@ -144,3 +144,20 @@ def test_no_private_keras_state_in_the_training_package():
     for path in Path(training.__file__).parent.glob("*.py"):
         text = path.read_text()
         assert "_initial_epoch" not in text and "keras.src" not in text, path.name
+
+
+def test_leftover_temporaries_of_a_killed_run_are_removed_on_resume_and_overwrite(tmp_path):
+    from embedding_net.atomic import temporary_name
+
+    run = RunDirectory.prepare(tmp_path / "run", resume=False, overwrite=False)
+    (run.path / "network.keras").write_bytes(b"complete")
+    leftovers = [temporary_name(run.path / "network.keras")]
+    run.backup.mkdir()
+    leftovers.append(temporary_name(run.backup / "latest.weights.h5"))
+    for path in leftovers:
+        path.write_bytes(b"half")
+    RunDirectory.prepare(run.path, resume=True, overwrite=False)
+    assert not any(p.exists() for p in leftovers) and (run.path / "network.keras").exists()
+    leftovers[0].write_bytes(b"half")
+    RunDirectory.prepare(run.path, resume=False, overwrite=True)  # not "files it did not write"
+    assert list(run.path.iterdir()) == []

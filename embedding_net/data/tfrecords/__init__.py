@@ -17,13 +17,24 @@ The label map puts the training identities first: training labels are ``0..N_tra
 The index files give each record's byte position in its shard, so samplers read any record
 directly (:class:`TFRecordIndex`), streaming from the shards without loading the dataset.
 
+Crash safety: every file is written under a temporary name and renamed into place, the
+manifest last (with each file's record count, size and SHA-256); readers refuse a folder
+whose manifest is missing or disagrees with its files (:class:`TFRecordSetError`), see
+:mod:`.manifest`.
+
 Modules: :mod:`.writer` (:func:`write_tfrecords`), :mod:`.reader` (:func:`read_tfrecords`,
 :class:`TFRecordIndex`, :func:`parse_example`) and :mod:`.manifest` (:func:`read_manifest`).
 """
 
 from __future__ import annotations
 
-from embedding_net.data.tfrecords.manifest import MANIFEST, existing_outputs, read_manifest
+from embedding_net.data.tfrecords.manifest import (
+    MANIFEST,
+    TFRecordSetError,
+    existing_outputs,
+    read_manifest,
+    verify_split,
+)
 from embedding_net.data.tfrecords.reader import TFRecordIndex, parse_example, read_tfrecords
 from embedding_net.data.tfrecords.writer import SPLIT_BY, write_tfrecords
 from embedding_net.data.tfrecords.writer import _split_records as _split_records
@@ -35,9 +46,11 @@ __all__ = [
     "MANIFEST",
     "SPLIT_BY",
     "TFRecordIndex",
+    "TFRecordSetError",
     "existing_outputs",
     "parse_example",
     "read_manifest",
     "read_tfrecords",
+    "verify_split",
     "write_tfrecords",
 ]

@@ -21,7 +21,7 @@ from embedding_net.data.images import (
     decode_resize,
     split_augment,
 )
-from embedding_net.data.tfrecords.manifest import MANIFEST, read_manifest
+from embedding_net.data.tfrecords.manifest import MANIFEST, existing_outputs, verify_split
 
 _FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
@@ -36,19 +36,14 @@ def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     return tf.io.parse_single_example(serialized, _FEATURES)
 
 
-def _shard_files(pattern_or_dir: str | os.PathLike, split: str) -> list[str]:
+def _shard_files(pattern_or_dir: str | os.PathLike, split: str, checksums) -> list[str]:
     path = Path(pattern_or_dir)
     if path.is_dir():
-        manifest_path = path / MANIFEST
-        if manifest_path.is_file():
-            manifest = read_manifest(path)
-            if split not in manifest["splits"]:
-                raise ValueError(
-                    f"split={split!r} not in {manifest_path} (has {sorted(manifest['splits'])})"
-                )
+        if (path / MANIFEST).is_file() or existing_outputs(path):
+            manifest = verify_split(path, split, checksums)
             files = [str(path / n) for n in manifest["splits"][split]["shards"]]
         else:
-            files = sorted(glob.glob(str(path / f"{split}-*.tfrecord")))
+            files = []
     else:
         files = sorted(glob.glob(str(pattern_or_dir)))
     if not files:
@@ -68,6 +63,7 @@ def read_tfrecords(
     drop_remainder: bool = False,
     shuffle_buffer: int = 2048,
     with_metadata: bool = False,
+    checksums: bool | None = None,
 ) -> tf.data.Dataset:
     """Read shards sequentially (interleaved) into batches of ``(uint8 images, int32 labels)``.
 
@@ -82,12 +78,20 @@ def read_tfrecords(
         repeat: repeat forever.
         drop_remainder: static batch size.
         with_metadata: yield ``(images, {"label", "camera", "tracklet"})`` instead of labels.
+        checksums: for a folder, check the shards' SHA-256 against the manifest (True),
+            never (False), or when they total at most 1 GiB (None); sizes and record counts
+            are always checked (:func:`~embedding_net.data.tfrecords.manifest.verify_split`).
+            A glob is read as given, unchecked.
 
     Returns:
         ``tf.data.Dataset``.
+
+    Raises:
+        TFRecordSetError: a folder whose set is incomplete (no manifest: its writer was
+            stopped) or differs from its manifest; the message names the file.
     """
     image_size = _validate_image_size(image_size)
-    files = _shard_files(pattern_or_dir, split)
+    files = _shard_files(pattern_or_dir, split, checksums)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -135,15 +139,19 @@ class TFRecordIndex:
     Args:
         directory: folder written by :func:`write_tfrecords`.
         split: ``"train"`` or ``"val"``.
+        checksums: check the files' SHA-256 (True, False, or None: when they total at most
+            1 GiB); sizes and record counts are always checked.
+
+    Raises:
+        FileNotFoundError: no manifest and no shard in ``directory``.
+        TFRecordSetError: the set is incomplete or differs from its manifest.
     """
 
-    def __init__(self, directory: str | os.PathLike, split: str = "train"):
+    def __init__(
+        self, directory: str | os.PathLike, split: str = "train", checksums: bool | None = None
+    ):
         self.directory = Path(directory)
-        manifest = read_manifest(directory)
-        if split not in manifest["splits"]:
-            raise ValueError(
-                f"split={split!r} not in {self.directory / MANIFEST} (has {sorted(manifest['splits'])})"
-            )
+        manifest = verify_split(directory, split, checksums)
         info = manifest["splits"][split]
         self.manifest = manifest
         self.split = split

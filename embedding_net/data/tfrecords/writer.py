@@ -5,6 +5,7 @@ See :mod:`embedding_net.data.tfrecords` for the files written and the record for
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from embedding_net.atomic import atomic_path
 from embedding_net.data.datasets.base import ImageRecord
 from embedding_net.data.images import (
     BROKEN,
@@ -24,7 +26,13 @@ from embedding_net.data.images import (
     inspect_image_bytes,
     to_rgb8,
 )
-from embedding_net.data.tfrecords.manifest import existing_outputs, write_manifest
+from embedding_net.data.tfrecords.manifest import (
+    FORMAT,
+    existing_outputs,
+    file_entry,
+    remove_outputs,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,31 +179,45 @@ class _SplitWriter:
         self.bar = bar
 
     def write(self, pool, workers: int, split_name: str, recs: list, n_sh: int) -> dict:
-        """Encode ``recs`` (in this order) into ``n_sh`` shards; the split's manifest entry."""
+        """Encode ``recs`` (in this order) into ``n_sh`` shards; the split's manifest entry.
+
+        Each shard and the index are written under a temporary name and renamed into place
+        once complete (all of them, after the last record); the entry lists each file's
+        record count, size and SHA-256 for the manifest, which is written last."""
         shard_names = [f"{split_name}-{k:05d}-of-{n_sh:05d}.tfrecord" for k in range(n_sh)]
-        writers = [tf.io.TFRecordWriter(str(self.output_dir / n)) for n in shard_names]
-        results = _ordered_map(pool, lambda r: _encode_one(r.path, self.size), recs, 4 * workers)
-        try:
-            index = self._write_records(recs, results, writers)
-        finally:
-            for w in writers:
-                w.close()
-        np.savez(
-            self.output_dir / f"{split_name}-index.npz",
-            label=np.asarray(index["label"], np.int32),
-            camera=np.asarray(index["camera"], np.int32),
-            tracklet=np.asarray(index["tracklet"], np.int32),
-            shard=np.asarray(index["shard"], np.int32),
-            offset=np.asarray(index["offset"], np.int64),
-            length=np.asarray(index["length"], np.int64),
-        )
+        index_name = f"{split_name}-index.npz"
+        with contextlib.ExitStack() as renames:
+            temporary = [
+                renames.enter_context(atomic_path(self.output_dir / n)) for n in shard_names
+            ]
+            writers = [tf.io.TFRecordWriter(str(t)) for t in temporary]
+            results = _ordered_map(
+                pool, lambda r: _encode_one(r.path, self.size), recs, 4 * workers
+            )
+            try:
+                index = self._write_records(recs, results, writers)
+            finally:
+                for w in writers:
+                    w.close()
+            index_tmp = renames.enter_context(atomic_path(self.output_dir / index_name))
+            wide = ("offset", "length")
+            np.savez(
+                index_tmp,
+                **{k: np.asarray(v, np.int64 if k in wide else np.int32) for k, v in index.items()},
+            )
+            per_shard = np.bincount(np.asarray(index["shard"], np.int64), minlength=n_sh)
+            files = [
+                file_entry(t, int(c), name) for t, c, name in zip(temporary, per_shard, shard_names)
+            ]
+            files.append(file_entry(index_tmp, None, index_name))
         ids, counts = np.unique(np.asarray(index["label"], np.int64), return_counts=True)
         return {
             "shards": shard_names,
-            "index": f"{split_name}-index.npz",
+            "index": index_name,
             "num_images": len(index["label"]),
             "num_identities": int(len(ids)),
             "images_per_identity": {str(int(i)): int(c) for i, c in zip(ids, counts)},
+            "files": files,
         }
 
     def _write_records(self, recs: list, results: Iterable, writers: list) -> dict:
@@ -326,7 +348,8 @@ def write_tfrecords(
         progress: show a tqdm progress bar.
 
     Returns:
-        the manifest dict (also written to ``output_dir/manifest.json``).
+        the manifest dict, written to ``output_dir/manifest.json`` last, once every file is
+        renamed into place (see :mod:`~embedding_net.data.tfrecords.manifest`).
 
     Raises:
         FileExistsError: ``output_dir`` holds a manifest or shards and ``overwrite`` is False.
@@ -342,8 +365,7 @@ def write_tfrecords(
     rng = np.random.default_rng(seed)
     splits = _split_records(records, val_fraction, split_by, rng)
     output_dir.mkdir(parents=True, exist_ok=True)
-    for path in existing:
-        path.unlink()
+    remove_outputs(existing)
     label_names = _label_names(splits)
     label_map = {lab: i for i, lab in enumerate(label_names)}
     workers = num_workers or os.cpu_count() or 1
@@ -358,7 +380,7 @@ def write_tfrecords(
     elapsed = time.perf_counter() - start
     _report_skipped(skipped, total, manifest_splits)
     manifest = {
-        "format": "embedding_net.tfrecords/1",
+        "format": FORMAT,
         "num_images": int(sum(s["num_images"] for s in manifest_splits.values())),
         "num_identities": len(label_names),
         "label_map": {str(k): v for k, v in label_map.items()},
