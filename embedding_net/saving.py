@@ -101,7 +101,7 @@ def load_model(path, compile: bool = True, safe_mode: bool = True, custom_object
 
     Raises:
         FileNotFoundError: ``path`` does not exist (or is a preset missing its files).
-        ValueError: ``path`` is not a ``.keras`` file or a preset directory.
+        ValueError: ``path`` is not a ``.keras`` file or a preset directory, or is truncated.
     """
     path = Path(os.fspath(path))
     if path.is_dir():
@@ -110,6 +110,13 @@ def load_model(path, compile: bool = True, safe_mode: bool = True, custom_object
         raise FileNotFoundError(f"load_model: {path} does not exist")
     if path.suffix != ".keras":
         raise ValueError(f"load_model: {path} is not a .keras file (expected a Keras 3 archive)")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"load_model: {path} is not a complete .keras archive (truncated or damaged, e.g. "
+            "a run stopped while writing it)"
+        )
     import keras
 
     register_all()

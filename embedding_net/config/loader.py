@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from embedding_net.atomic import write_text_atomic
 from embedding_net.config.schema import TrainConfig
 from embedding_net.constraints import field_constraint
 from embedding_net.data.datasets.registry import find_layout, get_layout, layout_names
@@ -388,13 +389,11 @@ def load_config(path: str | os.PathLike, overrides: dict | None = None) -> Train
 
 def config_to_dict(config: TrainConfig) -> dict:
     """The config as plain YAML-ready data (``source`` dropped)."""
-    data = dataclasses.asdict(config)
-    data.pop("source", None)
-    return data
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
 
 
 def dump_config(config: TrainConfig, path: str | os.PathLike) -> None:
-    """Write the resolved config as YAML (what a run actually used)."""
+    """Write the resolved config as YAML (what a run actually used), atomically."""
     import yaml
 
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))

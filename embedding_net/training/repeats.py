@@ -17,10 +17,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedding_net.atomic import write_json_atomic
 from embedding_net.config.records import is_final, split_seed
 from embedding_net.config.schema import TrainConfig
 from embedding_net.evaluation.repeats import format_summary, summarize_repeats
@@ -135,7 +135,4 @@ def _write_summary(root: Path, config: TrainConfig, result: RepeatsResult) -> No
         ],
         "summary": result.summary,
     }
-    path = root / REPEATS_FILE
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(root / REPEATS_FILE, payload)

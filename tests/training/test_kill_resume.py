@@ -196,6 +196,13 @@ def test_truncated_files_of_a_run_are_refused_by_name(tmp_path, capsys):
     )
     assert f"--model {network} is not a complete .keras archive" in capsys.readouterr().err
     assert not output.exists()
+    from embedding_net.app.loading import load_network
+    from embedding_net.saving import load_model
+
+    with pytest.raises(ValueError, match=r"network\.keras is not a complete \.keras archive"):
+        load_model(network)
+    with pytest.raises(ValueError, match=r"network\.keras is not a complete \.keras archive"):
+        load_network(network)
 
     metrics = run / "metrics.json"
     metrics.write_text('{"protocol": "verification",\n "metrics": {"thr')
