@@ -59,7 +59,12 @@ class RunCallbacks:
         self.checkpoint = self.csv_logger = self.tensorboard = None
         if cb.save_best and self.monitor is not None:
             self.checkpoint = monitored.BestCheckpoint(
-                str(run.best_model), monitor=self.monitor, mode=self.mode, save_best_only=True
+                str(run.best_model),
+                monitor=self.monitor,
+                mode=self.mode,
+                save_best_only=True,
+                # a resumed run keeps the best.keras of its earlier epochs unless it beats it
+                initial_value_threshold=previous_best(run, self.monitor, self.mode),
             )
         if cb.csv_log:
             self.csv_logger = RunCSVLogger(run.history_csv)
@@ -121,6 +126,26 @@ class RunCallbacks:
         values = np.asarray([v for _, v in evaluated])
         best = int(np.argmax(values) if self.mode == "max" else np.argmin(values))
         return evaluated[best][0]
+
+
+def previous_best(run, monitor: str, mode: str) -> float | None:
+    """The best ``monitor`` value in the ``history.csv`` of a resumed run whose
+    ``best.keras`` exists (None: a new run, no such column, or no finite value)."""
+    import csv
+
+    if not (run.history_csv.is_file() and run.best_model.is_file()):
+        return None
+    with open(run.history_csv, newline="", encoding="utf-8") as f:
+        values = []
+        for row in csv.DictReader(f):
+            try:
+                values.append(float(row.get(monitor) or "nan"))
+            except ValueError:
+                continue
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return None
+    return float(max(finite) if mode == "max" else min(finite))
 
 
 def monitor_of(config: TrainConfig) -> tuple[str | None, str]:

@@ -343,3 +343,29 @@ def test_model_pooling_grid_reaches_the_network():
     assert build().pooling_grid == (1, 1)
     with pytest.raises(ConfigError, match=r"x.yaml: model: pooling_grid=\(7, 1\) is finer"):
         build(pooling_grid=[7, 1])
+
+
+def test_resume_keeps_a_better_earlier_best_model(tmp_path):
+    from embedding_net.training.run_callbacks import previous_best
+    from embedding_net.training.run_directory import RunDirectory
+
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(data, tmp_path / "run", training={"epochs": 1, "verbose": 0})
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
+    train(parse_config(mapping))
+    run = RunDirectory(tmp_path / "run")
+    # pretend the earlier epoch scored better than any epoch can: the resumed epoch must not
+    # replace its best.keras
+    lines = run.history_csv.read_text().splitlines()
+    column = lines[0].split(",").index("val_knn_top1")
+    cells = lines[1].split(",")
+    cells[column] = "1.5"
+    run.history_csv.write_text("\n".join([lines[0], ",".join(cells)]) + "\n")
+    assert previous_best(run, "val_knn_top1", "max") == 1.5
+    assert previous_best(run, "val_knn_top1", "min") == 1.5
+    assert previous_best(run, "val_missing", "max") is None
+    before = run.best_model.read_bytes()
+    mapping["training"]["epochs"] = 2
+    train(parse_config(mapping), resume=True)
+    assert run.best_model.read_bytes() == before
+    assert previous_best(RunDirectory(tmp_path / "nothing"), "val_knn_top1", "max") is None
