@@ -234,3 +234,52 @@ def build_optimizer(config: OptimizerConfig, learning_rate=None) -> keras.optimi
     if config.name == "rmsprop":
         return keras.optimizers.RMSprop(momentum=config.momentum, **common)
     raise ValueError(f"optimizer.name={config.name!r} is not a known optimizer")  # pragma: no cover
+
+
+def scale_learning_rate(optimizer: keras.optimizers.Optimizer, variables, factor: float):
+    """Train ``variables`` at ``factor`` x the optimizer's learning rate (the others at 1 x):
+    a lower learning rate for a pretrained backbone than for its new head.
+
+    Keras 3 has no per-variable learning rate; this wraps the optimizer's public
+    ``update_step(gradient, variable, learning_rate)`` (the method every Keras optimizer
+    applies per variable) on this instance, so schedules, clipping, the optimizer state and
+    its saving are unchanged. The variables are matched by identity, so the factor is set
+    where the model is compiled (``embedding-net train`` does it at every compile, resume
+    included); a model loaded back with ``compile=True`` trains every variable alike until it
+    is set again. Decoupled weight decay (``adamw``) still uses the base learning rate.
+
+    Args:
+        optimizer: a Keras optimizer, not yet built or built for these variables.
+        variables: the variables to scale (e.g. ``network.backbone.trainable_variables``).
+        factor: float in ``(0, 1]``; 1 leaves the optimizer as it is.
+
+    Returns:
+        ``optimizer`` itself.
+
+    Raises:
+        ValueError: ``factor`` outside ``(0, 1]``, or ``variables`` empty while ``factor``
+            is below 1.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+        raise ValueError(f"scale_learning_rate: factor must be in (0, 1], got {factor!r}")
+    variables = list(variables)
+    if factor == 1:
+        return optimizer
+    if not variables:
+        raise ValueError(
+            "scale_learning_rate: no variables to scale (is the backbone frozen? it has no "
+            "trainable variables)"
+        )
+    keys = {id(v) for v in variables}
+    if keras.backend.backend() == "tensorflow":
+        # the TensorFlow backend applies updates to each keras.Variable's tf.Variable (.value)
+        keys |= {id(v.value) for v in variables}
+    plain = optimizer.update_step
+
+    def update_step(gradient, variable, learning_rate):
+        if id(variable) in keys:
+            learning_rate = learning_rate * factor
+        return plain(gradient, variable, learning_rate)
+
+    optimizer.update_step = update_step
+    return optimizer

@@ -154,3 +154,48 @@ def test_old_config_spellings_are_deprecated_aliases():
     with pytest.warns(DeprecationWarning, match="import RectifiedAdam"):
         old = importlib.import_module("embedding_net.config.optimizers")
     assert old.RectifiedAdam is RectifiedAdam and old.build_schedule is build_schedule
+
+
+def _two_layer_step(optimizer, factor, seed=0):
+    """Weights change of one train_on_batch of a 2-layer model whose first layer (the
+    "backbone") is scaled by ``factor``."""
+    from embedding_net.optimizers import scale_learning_rate
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="backbone"), keras.layers.Dense(1)]
+    )
+    scale_learning_rate(optimizer, model.layers[0].trainable_variables, factor)
+    model.compile(optimizer=optimizer, loss="mse")
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(8, 4)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    model.train_on_batch(x, y)
+    return [keras.ops.convert_to_numpy(v) - b for v, b in zip(model.trainable_variables, before)]
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: keras.optimizers.SGD(0.1), lambda: keras.optimizers.Adam(0.01)]
+)
+def test_scale_learning_rate_scales_only_the_given_variables(make):
+    plain = _two_layer_step(make(), 1.0)
+    scaled = _two_layer_step(make(), 0.25)
+    # first step: SGD and Adam updates are linear in the learning rate
+    for delta_plain, delta_scaled in zip(plain[:2], scaled[:2]):  # backbone kernel, bias
+        np.testing.assert_allclose(delta_scaled, 0.25 * delta_plain, rtol=1e-4, atol=1e-7)
+        assert np.abs(delta_plain).max() > 0
+    for delta_plain, delta_scaled in zip(plain[2:], scaled[2:]):  # the head: unchanged
+        np.testing.assert_allclose(delta_scaled, delta_plain, rtol=1e-5, atol=1e-7)
+
+
+def test_scale_learning_rate_errors():
+    from embedding_net.optimizers import scale_learning_rate
+
+    variable = keras.Variable(np.zeros(2, "float32"))
+    for bad in (0, 1.5, -1, True, "0.1"):
+        with pytest.raises(ValueError, match=r"factor must be in \(0, 1\]"):
+            scale_learning_rate(keras.optimizers.SGD(), [variable], bad)
+    with pytest.raises(ValueError, match="no variables to scale"):
+        scale_learning_rate(keras.optimizers.SGD(), [], 0.5)
+    optimizer = keras.optimizers.SGD()
+    assert scale_learning_rate(optimizer, [], 1.0) is optimizer  # factor 1: nothing to do

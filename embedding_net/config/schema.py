@@ -1,7 +1,6 @@
 """Typed training configuration: one dataclass per YAML section, validated on load.
 
-A config file is a YAML mapping with the sections below (every key optional unless said
-otherwise; the defaults are the dataclass defaults)::
+A config file is a YAML mapping of these sections (keys optional, dataclass defaults)::
 
     name: traffic_signs_small
     seed: 0
@@ -17,9 +16,9 @@ otherwise; the defaults are the dataclass defaults)::
     validation:   {protocol, monitor, mode, every, ...}                    # ValidationConfig
     callbacks:    {tensorboard, checkpoint_every_epoch, early_stopping_patience, ...}
 
-Strings in path fields may use ``${data}`` (the shared data root,
-:func:`embedding_net.data.locations.data_root`), ``${config_dir}`` (the folder of the YAML
-file) and ``~``; other relative paths are relative to the working directory.
+Path fields may use ``${data}`` (the shared data root, ``data.locations.data_root``),
+``${config_dir}`` (the YAML file's folder) and ``~``; other relative paths are relative to the
+working directory.
 """
 
 from __future__ import annotations
@@ -248,14 +247,14 @@ class OptimizerConfig:
         name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
         learning_rate: peak learning rate.
         weight_decay: decoupled weight decay (``adamw``; ``sgd`` / ``adam`` too when > 0).
-        momentum: SGD / RMSprop momentum.
-        nesterov: SGD Nesterov momentum.
+        momentum, nesterov: SGD / RMSprop momentum; SGD Nesterov momentum.
         beta_1, beta_2, epsilon: Adam-family moments.
-        rectify: RAdam variance rectification for ``adam`` / ``adamw``
-            (:class:`~embedding_net.optimizers.RectifiedAdam`).
+        rectify: RAdam variance rectification (``adam`` / ``adamw``; ``RectifiedAdam``).
         clipnorm: clip each gradient to this norm; None disables.
         fine_tune_factor: with ``model.freeze_epochs``: the peak learning rate of the fresh
             optimizer after the backbone is unfrozen, as a fraction of ``learning_rate``.
+        backbone_lr_factor: the backbone's learning rate as a fraction of the head's (e.g.
+            0.1 for a pretrained backbone; ``optimizers.scale_learning_rate``).
     """
 
     name: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
@@ -269,6 +268,7 @@ class OptimizerConfig:
     rectify: bool = False
     clipnorm: float | None = None
     fine_tune_factor: float = constrained(0.1, Bounds(0, 1, False, high_inclusive=True))
+    backbone_lr_factor: float = constrained(1.0, Bounds(0, 1, False, high_inclusive=True))
 
 
 @dataclass

@@ -304,6 +304,12 @@ def compile_model(
         config.schedule, peak, span, steps_per_epoch, time_budget=time_budget
     )
     optimizer = build_optimizer(config.optimizer, learning_rate=lr)
+    if config.optimizer.backbone_lr_factor != 1 and network.backbone.trainable_variables:
+        from embedding_net.optimizers import scale_learning_rate
+
+        scale_learning_rate(
+            optimizer, network.backbone.trainable_variables, config.optimizer.backbone_lr_factor
+        )
     from embedding_net.models import ClassifierTrainingModel
 
     kind = config.model.kind

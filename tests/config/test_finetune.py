@@ -340,3 +340,57 @@ def test_pair_and_triplet_models_fine_tune_their_shared_network(
     assert np.array_equal(end1["weights"][kernel], begin1["weights"][kernel])
     assert not np.array_equal(end2["weights"][kernel], begin2["weights"][kernel])
     np.testing.assert_allclose(result.history["learning_rate"], [LR, LR * FACTOR], rtol=1e-6)
+
+
+def test_backbone_lr_factor_slows_the_backbone_only(tmp_path, monkeypatch):
+    """optimizer.backbone_lr_factor: with a factor of 1e-6 the backbone barely moves while
+    the head trains as usual; with 1 both move."""
+    from embedding_net.training import trainer
+
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    built = {}
+    real_build = trainer.build_model
+
+    def spy(config, num_classes):
+        model, network = real_build(config, num_classes)
+        built["network"] = network
+        built["start"] = [
+            keras.ops.convert_to_numpy(v) for v in network.backbone.trainable_variables
+        ]
+        built["head_start"] = [keras.ops.convert_to_numpy(v) for v in network.trainable_variables]
+        return model, network
+
+    monkeypatch.setattr(trainer, "build_model", spy)
+    moved = {}
+    for factor in (1e-6, 1.0):
+        mapping = tiny_config_dict(
+            data,
+            tmp_path / f"run{factor}",
+            training={"epochs": 1, "verbose": 0},
+            validation={"protocol": "none"},
+            optimizer={"name": "adam", "learning_rate": LR, "backbone_lr_factor": factor},
+            # margin 5 > any distance of unit embeddings: every step has a gradient
+            loss={"name": "batch-hard-triplet", "params": {"margin": 5.0}},
+        )
+        mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 3}
+        train(parse_config(mapping))
+        network = built["network"]
+        backbone = max(
+            float(np.abs(keras.ops.convert_to_numpy(v) - s).max())
+            for v, s in zip(network.backbone.trainable_variables, built["start"])
+        )
+        everything = max(
+            float(np.abs(keras.ops.convert_to_numpy(v) - s).max())
+            for v, s in zip(network.trainable_variables, built["head_start"])
+        )
+        moved[factor] = (backbone, everything)
+    # Adam steps are about lr in size: 3 steps of 1e-6 x lr, against about lr
+    assert moved[1e-6][0] < 3 * LR * 1e-6 * 1.5, moved
+    assert moved[1.0][0] > 0.5 * LR and moved[1e-6][1] > 0.5 * LR, moved
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -0.1])
+def test_backbone_lr_factor_is_validated(tmp_path, bad):
+    mapping = tiny_config_dict(tmp_path, tmp_path / "run", optimizer={"backbone_lr_factor": bad})
+    with pytest.raises(ConfigError, match=r"optimizer\.backbone_lr_factor: must be in \(0, 1\]"):
+        parse_config(mapping)
