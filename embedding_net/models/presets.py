@@ -122,10 +122,14 @@ def save_preset(network, directory, training_config=None, metrics=None, overwrit
         )
     metadata = preset_metadata(network, training_config, metrics)
     config = _jsonable(network.get_config(), "the network's config")
+    from embedding_net.atomic import atomic_path, write_json_atomic
+
     directory.mkdir(parents=True, exist_ok=True)
-    network.save(directory / PRESET_MODEL_FILE, overwrite=True)
-    (directory / PRESET_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
-    (directory / PRESET_METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    # each file under a temporary name renamed into place; the metadata last
+    with atomic_path(directory / PRESET_MODEL_FILE) as tmp:
+        network.save(tmp, overwrite=True)
+    write_json_atomic(directory / PRESET_CONFIG_FILE, config, indent=2)
+    write_json_atomic(directory / PRESET_METADATA_FILE, metadata, indent=2)
     return directory
 
 

@@ -16,7 +16,8 @@ It writes into ``output_dir``:
   the fine-tuning phase of a ``model.freeze_epochs`` run backs up to ``backup/fine_tune/``);
 * ``best.keras``: the best model by ``validation.monitor`` (the last one without validation);
   ``final.keras``: the model after the last epoch; ``network.keras``: the embedding network
-  of the best model (what ``embedding-net encode/search/compare/evaluate`` load);
+  of the best model (what ``embedding-net encode/search/compare/evaluate`` load); ``preset/``:
+  the same network as a preset directory (with the config and the held-out metrics);
 * ``history.csv`` (one row per epoch, with the ``learning_rate`` at the epoch's end) and
   ``metrics.json`` (validation metrics of the best model, timings).
 

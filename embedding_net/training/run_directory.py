@@ -36,6 +36,7 @@ RUN_OUTPUTS = (
     "network.keras",
     "history.csv",
     "metrics.json",
+    "preset",
 )
 
 
@@ -178,6 +179,28 @@ class RunDirectory:
                 trained model).
         """
         return saving.save_trained(model, self.path)
+
+    def write_preset(self, network, config: TrainConfig, metrics: dict) -> Path | None:
+        """``preset/``: the best embedding network as a self-describing preset
+        (:meth:`~embedding_net.BaseNetwork.save_to_preset`, with the run's config and
+        held-out metrics); None for a network that is no ``BaseNetwork``.
+
+        Raises:
+            SaveError: the preset could not be written (``network.keras`` holds the model).
+        """
+        from embedding_net.models import BaseNetwork
+
+        if not isinstance(network, BaseNetwork):
+            return None
+        try:
+            return network.save_to_preset(
+                self.path / "preset", training_config=config, metrics=metrics, overwrite=True
+            )
+        except (OSError, ValueError, TypeError) as exc:
+            raise saving.SaveError(
+                f"{self.path / 'preset'}: the preset could not be written ({exc}); the trained "
+                f"network is in {self.network}"
+            ) from exc
 
     def write_metrics(self, summary: dict) -> None:
         """``metrics.json``: the run's summary (validation metrics of the best model, epochs,

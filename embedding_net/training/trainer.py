@@ -108,6 +108,7 @@ def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResu
             flip=config.validation.flip,
         )
     history, epochs_run = _concatenate(histories)
+    run.write_preset(best_network, config, metrics)
     run.write_metrics(
         {
             "name": config.name,

@@ -369,3 +369,19 @@ def test_resume_keeps_a_better_earlier_best_model(tmp_path):
     train(parse_config(mapping), resume=True)
     assert run.best_model.read_bytes() == before
     assert previous_best(RunDirectory(tmp_path / "nothing"), "val_knn_top1", "max") is None
+
+
+def test_a_run_writes_its_network_as_a_preset(tmp_path):
+    from embedding_net import BaseNetwork
+
+    data = write_class_folders(tmp_path / "data", n_classes=3, per_split=(("train", 4), ("val", 2)))
+    mapping = tiny_config_dict(data, tmp_path / "run", training={"epochs": 1, "verbose": 0})
+    mapping["sampler"] = {"kind": "pk", "P": 3, "K": 2, "steps_per_epoch": 2}
+    result = train(parse_config(mapping))
+    preset = BaseNetwork.from_preset(tmp_path / "run" / "preset")
+    meta = preset.preset_metadata
+    assert meta["metrics"] == pytest.approx(result.metrics)
+    assert meta["training_config"]["data"]["root"] == str(data)
+    network = keras.saving.load_model(tmp_path / "run" / "network.keras")
+    images = np.random.default_rng(1).integers(0, 255, (4, 16, 16, 3)).astype(np.uint8)
+    np.testing.assert_allclose(preset.encode(images), network.encode(images), atol=1e-6)
