@@ -213,6 +213,12 @@ def reranking_study():
         "split": f"{len(qi)} queries x {len(gi)} gallery, 32 ids, cameras 1/2, Market protocol",
         "results": out,
     }
+    return write_reranking(result)
+
+
+def write_reranking(result: dict) -> str:
+    """Write the re-ranking study's JSON and markdown table; return the table."""
+    out = result["results"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "evaluation_reranking.json").write_text(json.dumps(result, indent=2))
     lines = [
@@ -301,6 +307,12 @@ def search_benchmark(n_query, n_items, dim, repeats, k=10):
         "load_average_1min": os.getloadavg()[0],
         "results": timings,
     }
+    return write_search(result)
+
+
+def write_search(result: dict) -> str:
+    """Write the exact-search benchmark's JSON and markdown table; return the table."""
+    timings = result["results"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "evaluation_search.json").write_text(json.dumps(result, indent=2))
     lines = [
