@@ -162,9 +162,12 @@ def _tiled_block(chunks, start, stop, k):
                 k,
             )
             continue
-        # later tiles hold later positions: a value equal to the k-th best loses its tie
-        rows, cols = np.nonzero(d < best_val[:, -1:])
-        if rows.size:
+        # later tiles hold later positions: a value equal to the k-th best loses its tie.
+        # One min-reduction finds the (few) rows with a candidate; only those are scanned.
+        rows_hit = np.flatnonzero(d.min(axis=1) < best_val[:, -1])
+        if rows_hit.size:
+            sub_rows, cols = np.nonzero(d[rows_hit] < best_val[rows_hit, -1:])
+            rows = rows_hit[sub_rows]
             _merge_sparse(best_pos, best_val, rows, cols + first, d[rows, cols])
     return best_pos, best_val
 

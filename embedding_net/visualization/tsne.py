@@ -43,8 +43,8 @@ def tsne_embed(
     otherwise; ``"sklearn"`` / ``"opentsne"`` pick one. The two give different (equally good)
     maps for the same seed. The PCA step (to ``pca_components`` dimensions, skipped when the
     embeddings are already that small) removes noise dimensions and makes the neighbour search
-    of t-SNE cheaper. Both steps are
-    seeded, so the same inputs and ``seed`` give the same projection.
+    of t-SNE cheaper. Both steps are seeded, so the same inputs and ``seed`` give the same
+    projection.
 
     Args:
         embeddings: float array or tensor (N, D), finite.
