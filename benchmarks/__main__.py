@@ -79,7 +79,7 @@ BENCHMARKS = {
     ),
     "visualization": Benchmark(
         "visualization.py",
-        quick=("--points", "500", "--runs", "sklearn:250:1", "opentsne:250:1", "umap:0:1",
+        quick=("--points", "500", "--runs", "sklearn:500:1", "opentsne:500:1", "umap:0:1",
                "--out", "{out}/visualization.json"),
     ),
     "app": Benchmark(
