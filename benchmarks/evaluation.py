@@ -213,7 +213,13 @@ def reranking_study():
         "split": f"{len(qi)} queries x {len(gi)} gallery, 32 ids, cameras 1/2, Market protocol",
         "results": out,
     }
-    RESULTS.mkdir(exist_ok=True)
+    return write_reranking(result)
+
+
+def write_reranking(result: dict) -> str:
+    """Write the re-ranking study's JSON and markdown table; return the table."""
+    out = result["results"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "evaluation_reranking.json").write_text(json.dumps(result, indent=2))
     lines = [
         f"CUHK03 sample, {result['split']}.",
@@ -301,7 +307,13 @@ def search_benchmark(n_query, n_items, dim, repeats, k=10):
         "load_average_1min": os.getloadavg()[0],
         "results": timings,
     }
-    RESULTS.mkdir(exist_ok=True)
+    return write_search(result)
+
+
+def write_search(result: dict) -> str:
+    """Write the exact-search benchmark's JSON and markdown table; return the table."""
+    timings = result["results"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "evaluation_search.json").write_text(json.dumps(result, indent=2))
     lines = [
         f"{result['benchmark']}; {result['machine']}; Keras backend {result['keras_backend']}; "
@@ -318,6 +330,7 @@ def search_benchmark(n_query, n_items, dim, repeats, k=10):
 
 
 def main(argv=None):
+    global RESULTS  # --results-dir moves every output
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--what", choices=("speed", "reranking", "search", "all"), default="speed")
     parser.add_argument(
@@ -328,7 +341,12 @@ def main(argv=None):
     parser.add_argument(
         "--suffix", default="", help="speed results go to evaluation{suffix}.json / .md"
     )
+    parser.add_argument(
+        "--speed-size", type=int, nargs=3, default=(3368, 15913, 2048), metavar=("Q", "G", "D")
+    )
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
+    RESULTS = args.results_dir
     tables = []
     if args.what in ("reranking", "all"):
         tables.append(reranking_study())
@@ -338,18 +356,20 @@ def main(argv=None):
         return tables[0]
     load = os.getloadavg()[0]
     rows = [
-        run(3368, 15913, 2048, args.repeats, args.chunk_size),
-        run(3368, 15913, 2048, args.repeats, args.chunk_size, clustered=True),
+        run(*args.speed_size, args.repeats, args.chunk_size),
+        run(*args.speed_size, args.repeats, args.chunk_size, clustered=True),
     ]
     result = {
-        "benchmark": "reid_metrics, Market-1501 size, random embeddings",
+        "benchmark": "reid_metrics, {} x {} x {} (Market-1501 size by default)".format(
+            *args.speed_size
+        ),
         "machine": machine(),
         "note": "shared machine (other jobs running): timings are noisy",
         "load_average_1min_before": load,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "results": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"evaluation{args.suffix}.json").write_text(json.dumps(result, indent=2))
     lines = [
         f"Machine: {result['machine']} ({result['note']}; 1-min load average before the run: "

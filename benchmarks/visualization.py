@@ -1,14 +1,17 @@
-"""Benchmark: t-SNE of 10,000 embeddings (PCA pre-reduction + scikit-learn Barnes-Hut t-SNE).
+"""Benchmark: 2-D projections of 10,000 embeddings: scikit-learn t-SNE, openTSNE, UMAP.
 
 10,000 points x 128-d float32 drawn around 43 class centres (the traffic-sign class count) with
-enough noise that classes overlap. Reports the wall time of :func:`tsne_embed` for a few
-``max_iter`` settings, how well the 2-D map keeps classes together (1-NN label agreement in 2-D
-versus in the original space), the time to draw :func:`plot_tsne` from the projection, and the
-size/time of the interactive HTML with 32x32 thumbnails. Writes
-``benchmarks/results/visualization.json`` and prints a markdown table.
+enough noise that classes overlap. For each ``--runs`` entry ``METHOD:MAX_ITER:THREADS``
+(METHOD ``sklearn``, ``opentsne`` or ``umap``; THREADS an int or ``all``) it reports the wall
+time (PCA included) and the quality of the map: kNN preservation (share of each point's 10
+nearest input neighbours that stay among its 10 nearest in 2-D), scikit-learn's
+``trustworthiness`` (k = 10) and the 1-NN label agreement in 2-D (against the input space's).
+Then the time to draw :func:`plot_tsne` from the projection and the size/time of the
+interactive HTML with 32x32 thumbnails. Writes ``--out`` (default
+``benchmarks/results/visualization.json``) and prints a markdown table.
 
 Usage:
-    python benchmarks/visualization.py [--points 10000] [--configs 1000:1 1000:all 500:1]
+    python benchmarks/visualization.py [--points 10000] [--runs sklearn:1000:all opentsne:1000:all]
 """
 
 from __future__ import annotations
@@ -17,31 +20,25 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from machine_info import cpu_info, describe
 
-from embedding_net.visualization import plot_tsne, plot_tsne_interactive, tsne_embed
+from embedding_net.visualization import (
+    neighbour_preservation,
+    plot_tsne,
+    plot_tsne_interactive,
+    tsne_embed,
+    umap_embed,
+)
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import sklearn
-
-    return f"{cpu}, {os.cpu_count()} CPU cores, scikit-learn {sklearn.__version__}"
+DEFAULT_RUNS = ["sklearn:1000:all", "opentsne:1000:all", "opentsne:1000:1", "umap:0:1"]
+OPTIONAL = {"opentsne": "openTSNE", "umap": "umap"}
 
 
 def make_embeddings(num_points: int, dim: int = 128, num_classes: int = 43, seed: int = 0):
@@ -60,62 +57,44 @@ def nn_agreement(points: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(labels[index[:, 1]] == labels))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument(
-        "--configs",
-        nargs="+",
-        default=["1000:1", "1000:all", "500:1"],
-        help="t-SNE runs as MAX_ITER:THREADS (THREADS an int or 'all' for the libraries' default)",
-    )
-    parser.add_argument("--html", action=argparse.BooleanOptionalAction, default=True)
-    args = parser.parse_args()
+def project(method: str, points: np.ndarray, max_iter: int, threads: str) -> np.ndarray:
+    num_threads = None if threads == "all" else int(threads)
+    if method == "umap":
+        return umap_embed(points, seed=0)
+    return tsne_embed(points, seed=0, max_iter=max_iter, num_threads=num_threads, method=method)
 
-    points, labels = make_embeddings(args.points)
-    tsne_embed(points[:60], max_iter=250)  # warm-up: imports and thread pools out of the timing
-    runs = []
-    projection = None
-    for config in args.configs:
-        max_iter, threads = config.split(":")
-        max_iter, num_threads = int(max_iter), None if threads == "all" else int(threads)
-        start = time.perf_counter()
-        projection_run = tsne_embed(points, seed=0, max_iter=max_iter, num_threads=num_threads)
-        seconds = time.perf_counter() - start
-        runs.append(
-            {
-                "max_iter": max_iter,
-                "num_threads": threads,
-                "seconds": seconds,
-                "nn_agreement_2d": nn_agreement(projection_run, labels),
-            }
-        )
-        projection = projection_run if projection is None else projection
-        print(f"max_iter={max_iter} threads={threads}: {seconds:.1f} s", flush=True)
 
-    opentsne = {}
-    if importlib.util.find_spec("openTSNE") is not None:
-        # for comparison only: openTSNE (FFT-accelerated) is not a dependency of embedding_net
-        from openTSNE import TSNE
-        from sklearn.decomposition import PCA
+def one_run(spec: str, points: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
+    from sklearn.manifold import trustworthiness
 
-        start = time.perf_counter()
-        reduced = PCA(n_components=50, random_state=0).fit_transform(points)
-        mapped = np.asarray(TSNE(perplexity=30, n_jobs=2, random_state=0).fit(reduced))
-        opentsne = {
-            "opentsne_fft_seconds": time.perf_counter() - start,
-            "opentsne_nn_agreement_2d": nn_agreement(mapped, labels),
-        }
-        print(f"openTSNE (FFT): {opentsne['opentsne_fft_seconds']:.1f} s", flush=True)
+    method, max_iter, threads = spec.split(":")
+    project(method, points[:200], 250, threads)  # warm-up: imports, numba compilation
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    mapped = project(method, points, int(max_iter), threads)
+    seconds = time.perf_counter() - start
+    row = {
+        "method": method,
+        "max_iter": int(max_iter) if method != "umap" else None,
+        "num_threads": threads,
+        "seconds": seconds,
+        "load_average_1min_before": round(load, 2),
+        "knn_preservation_10": neighbour_preservation(points, mapped, k=10),
+        "trustworthiness_10": float(trustworthiness(points, mapped, n_neighbors=10)),
+        "nn_agreement_2d": nn_agreement(mapped, labels),
+    }
+    print(json.dumps(row), flush=True)
+    return row, mapped
 
+
+def drawing(points, labels, projection, html: bool) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         plot_tsne(points, labels, points_2d=projection, path=Path(folder) / "tsne.png")
-        plot_seconds = time.perf_counter() - start
-        html = {}
-        if args.html:
+        out = {"plot_tsne_png_seconds": time.perf_counter() - start}
+        if html and importlib.util.find_spec("plotly"):
             rng = np.random.default_rng(1)
-            images = rng.integers(0, 256, size=(args.points, 32, 32, 3), dtype=np.uint8)
+            images = rng.integers(0, 256, size=(len(points), 32, 32, 3), dtype=np.uint8)
             start = time.perf_counter()
             plot_tsne_interactive(
                 points,
@@ -125,50 +104,68 @@ def main() -> None:
                 path=Path(folder) / "tsne.html",
                 thumbnail_size=32,
             )
-            html = {
-                "html_seconds": time.perf_counter() - start,
-                "html_megabytes": (Path(folder) / "tsne.html").stat().st_size / 1e6,
-            }
+            out["html_seconds"] = time.perf_counter() - start
+            out["html_megabytes"] = (Path(folder) / "tsne.html").stat().st_size / 1e6
+    return out
 
+
+def print_table(result: dict) -> None:
+    print(f"\nCPU: {describe(result['cpu'])}; {result['note']}.\n")
+    print(
+        "| points x dim | method | max_iter | threads | s (PCA included) | kNN preservation@10 "
+        "| trustworthiness@10 | 1-NN label agreement 2-D (input) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for run in result["runs"]:
+        print(
+            f"| {result['points']} x {result['dim']} | {run['method']} | {run['max_iter'] or '-'} "
+            f"| {run['num_threads']} | {run['seconds']:.1f} | {run['knn_preservation_10']:.3f} | "
+            f"{run['trustworthiness_10']:.3f} | {run['nn_agreement_2d']:.3f} "
+            f"({result['nn_agreement_original_space']:.3f}) |"
+        )
+    print(f"\nplot_tsne PNG from the projection: {result['plot_tsne_png_seconds']:.1f} s")
+    if "html_seconds" in result:
+        print(
+            f"interactive HTML with {result['points']} 32x32 thumbnails: "
+            f"{result['html_seconds']:.1f} s, {result['html_megabytes']:.1f} MB"
+        )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=10_000)
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="METHOD:MAX_ITER:THREADS")
+    parser.add_argument("--html", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--out", type=Path, default=RESULTS / "visualization.json")
+    args = parser.parse_args(argv)
+
+    cpu = cpu_info()
+    points, labels = make_embeddings(args.points)
+    runs, projection = [], None
+    for spec in args.runs:
+        module = OPTIONAL.get(spec.split(":")[0])
+        if module and importlib.util.find_spec(module) is None:
+            print(f"{spec}: skipped, {module} is not installed", flush=True)
+            continue
+        row, mapped = one_run(spec, points, labels)
+        runs.append(row)
+        projection = mapped if projection is None else projection
     result = {
-        "benchmark": "tsne_embed on synthetic 43-class embeddings",
-        "machine": machine() + " (shared machine (other jobs running): timings are noisy)",
+        "benchmark": "2-D projections of synthetic 43-class embeddings",
+        "command": "python benchmarks/visualization.py " + " ".join(sys.argv[1:]),
+        "cpu": cpu,
+        "note": "shared 2-core machine, other jobs running: timings are noisy",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "points": args.points,
         "dim": int(points.shape[1]),
         "pca_components": 50,
         "nn_agreement_original_space": nn_agreement(points, labels),
-        "tsne_runs": runs,
-        "plot_tsne_png_seconds": plot_seconds,
-        **opentsne,
-        **html,
+        "runs": runs,
+        **drawing(points, labels, projection, args.html),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "visualization.json").write_text(json.dumps(result, indent=2) + "\n")
-
-    print(f"\nMachine: {result['machine']}.\n")
-    print(
-        "| points x dim | max_iter | threads | t-SNE s (PCA included) "
-        "| 1-NN label agreement 2-D (original) |"
-    )
-    print("|---|---|---|---|---|")
-    for run in runs:
-        print(
-            f"| {args.points} x {points.shape[1]} | {run['max_iter']} | {run['num_threads']} | "
-            f"{run['seconds']:.1f} | "
-            f"{run['nn_agreement_2d']:.3f} ({result['nn_agreement_original_space']:.3f}) |"
-        )
-    if opentsne:
-        print(
-            f"| {args.points} x {points.shape[1]} | openTSNE FFT (comparison, not a dependency) "
-            "| 2 | "
-            f"{opentsne['opentsne_fft_seconds']:.1f} | {opentsne['opentsne_nn_agreement_2d']:.3f} |"
-        )
-    print(f"\nplot_tsne PNG from the projection: {plot_seconds:.1f} s")
-    if html:
-        print(
-            f"interactive HTML with {args.points} 32x32 thumbnails: {html['html_seconds']:.1f} s, "
-            f"{html['html_megabytes']:.1f} MB"
-        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
 
 
 if __name__ == "__main__":

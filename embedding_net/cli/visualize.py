@@ -34,6 +34,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--max-images", type=int, default=2000, help="seeded subset of at most N images (2000)"
     )
     parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
+    parser.add_argument(
+        "--method",
+        choices=("auto", "sklearn", "opentsne", "umap"),
+        default="auto",
+        help="projection: t-SNE by openTSNE when installed else scikit-learn (auto), one of "
+        "them, or UMAP (pip install embedding-net[umap])",
+    )
     parser.add_argument("--seed", type=int, default=0, help="subset and t-SNE seed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     return parser
@@ -74,7 +81,9 @@ def run(args) -> int:
     embeddings = encode(network, images)
     labels = np.asarray([str(r.label) for r in records])
     perplexity = min(args.perplexity, max(1.0, (len(records) - 1) / 3.0))
-    title = f"t-SNE of {len(records)} embeddings ({Path(args.folder).name})"
+    points_2d = _project(embeddings, args.method, perplexity, args.seed)
+    name = "UMAP" if args.method == "umap" else "t-SNE"
+    title = f"{name} of {len(records)} embeddings ({Path(args.folder).name})"
     if suffix == ".html":
         from embedding_net.visualization import plot_tsne_interactive
 
@@ -84,15 +93,27 @@ def run(args) -> int:
             images=images,
             paths=[r.path for r in records],
             path=output,
-            perplexity=perplexity,
-            seed=args.seed,
+            points_2d=points_2d,
             title=title,
         )
     else:
         from embedding_net.visualization import plot_tsne
 
-        plot_tsne(
-            embeddings, labels, path=output, perplexity=perplexity, seed=args.seed, title=title
-        )
+        plot_tsne(embeddings, labels, path=output, points_2d=points_2d, title=title)
     print(json.dumps({"output": str(output), "images": len(records), "labels": len(set(labels))}))
     return 0
+
+
+def _project(embeddings, method: str, perplexity: float, seed: int):
+    """The (N, 2) map of ``--method``; a missing optional library is a usage error."""
+    from embedding_net.cli import UsageError
+    from embedding_net.visualization import tsne_embed, umap_embed
+
+    try:
+        if method == "umap":
+            if len(embeddings) < 3:
+                raise UsageError("--method umap needs at least 3 readable images")
+            return umap_embed(embeddings, seed=seed)
+        return tsne_embed(embeddings, perplexity=perplexity, seed=seed, method=method)
+    except ImportError as error:
+        raise UsageError(f"--method {method}: {error}") from None

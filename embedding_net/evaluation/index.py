@@ -3,7 +3,7 @@
 Exact search is chunked numpy (memory O(chunk_size * n_items)); ``backend="keras"`` runs the
 same exact search with ``keras.ops.matmul`` + ``keras.ops.top_k`` on the active Keras backend
 (on the GPU when there is one); an optional faiss backend (``pip install embedding-net[faiss]``)
-does it with faiss ``IndexFlat``.
+does it with faiss ``IndexFlat``, or approximately with an ``index_factory`` string (IVF, HNSW).
 An index is saved as ONE ``.npz`` file holding arrays plus a JSON string, read back with
 ``np.load(allow_pickle=False)``: no pickle, safe to load from untrusted sources.
 """
@@ -14,12 +14,11 @@ import json
 import logging
 import os
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from embedding_net.atomic import atomic_path
-from embedding_net.evaluation import _search
+from embedding_net.evaluation import _approximate, _search
 from embedding_net.evaluation._inputs import (
     check_distance,
     check_embeddings,
@@ -27,6 +26,7 @@ from embedding_net.evaluation._inputs import (
     check_positive_int,
     to_numpy,
 )
+from embedding_net.evaluation._search import SearchResult
 from embedding_net.evaluation.scores import is_similarity, resolve_distance
 
 logger = logging.getLogger(__name__)
@@ -36,45 +36,6 @@ __all__ = ["EmbeddingIndex", "SearchResult"]
 FORMAT = "embedding_net.EmbeddingIndex"
 FORMAT_VERSION = 2  # 2: distance names of embedding_net.distances ("cosine" = similarity)
 BACKENDS = ("exact", "keras", "faiss")
-
-
-@dataclass
-class SearchResult:
-    """Nearest neighbours of a batch of queries, nearest first.
-
-    Attributes:
-        indices: int64 array (n_queries, k), positions in the index.
-        scores: float32 array (n_queries, k) in the units of the index's distance: a
-            distance for ``"L2"``, ``"squared-L2"``, ``"angular"`` (increasing along a row), a
-            similarity for ``"cosine"`` and ``"dot"`` (decreasing).
-        labels: array (n_queries, k) of the neighbours' labels, or None.
-        paths: str array (n_queries, k), or None.
-        metadata: list (n_queries) of lists (k) of dicts, or None.
-        higher_is_closer: True when ``scores`` are similarities.
-
-    ``distances`` is ``scores`` in "smaller is closer" order (``Distance.to_distance``: the
-    scores of a distance, the negated scores of a similarity). Also readable like a dict:
-    ``result["indices"]``.
-    """
-
-    indices: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray | None = None
-    paths: np.ndarray | None = None
-    metadata: list | None = None
-    higher_is_closer: bool = False
-
-    @property
-    def distances(self) -> np.ndarray:
-        return -self.scores if self.higher_is_closer else self.scores
-
-    def __getitem__(self, key: str):
-        if key not in self.keys():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def keys(self):
-        return ["indices", "scores", "distances", "labels", "paths", "metadata"]
 
 
 class EmbeddingIndex:
@@ -98,6 +59,12 @@ class EmbeddingIndex:
             ``pip install embedding-net[faiss]``; built-in distances only). All three
             return the same neighbours up to floating-point ties.
         chunk_size: queries searched at once by the exact backend.
+        index_factory: with backend "faiss", a faiss ``index_factory`` string for an
+            APPROXIMATE index, e.g. ``"IVF1024,Flat"`` (train on >= 39 items per list) or
+            ``"HNSW32"``; built (and trained) on the first search after an ``add``, saved
+            inside the ``.npz`` file. None: exact search.
+        search_parameters: faiss search parameters of that index, e.g. ``{"nprobe": 32}``
+            (IVF) or ``{"efSearch": 128}`` (HNSW): more is slower and closer to exact.
         metric: deprecated name of ``distance``.
     """
 
@@ -107,6 +74,8 @@ class EmbeddingIndex:
         backend: str = "exact",
         chunk_size: int = 1024,
         *,
+        index_factory: str | None = None,
+        search_parameters: dict | None = None,
         metric=None,
     ):
         if metric is not None:
@@ -123,6 +92,9 @@ class EmbeddingIndex:
         if backend == "faiss":
             _search.faiss_module()
         self.backend = backend
+        self.index_factory, self.search_parameters = _approximate.check_factory(
+            index_factory, search_parameters, backend
+        )
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
         self._blocks: list[np.ndarray] = []
         self._embeddings: np.ndarray | None = None
@@ -231,7 +203,7 @@ class EmbeddingIndex:
     # --- search ------------------------------------------------------------------------------
 
     def search(self, queries, k: int = 5) -> SearchResult:
-        """The k nearest items of each query (exact), nearest first.
+        """The k nearest items of each query (approximate with an ``index_factory``), nearest first.
 
         Ties are ordered by index position. ``k`` larger than the index is reduced to its size.
 
@@ -251,7 +223,10 @@ class EmbeddingIndex:
         if q.shape[1] != self._dim:
             raise ValueError(f"`queries` has dimension {q.shape[1]}, the index holds {self._dim}.")
         k = min(check_positive_int(k, "k"), self._size)
-        if self.backend == "faiss":
+        if self.index_factory is not None:
+            approximate = self._approximate_index()
+            indices, scores = _approximate.search(q, approximate, k, self._metric)
+        elif self.backend == "faiss":
             if self._backend_cache is None:
                 self._backend_cache = _search.faiss_index(self.embeddings, self._dim, self._metric)
             indices, scores = _search.search_faiss(q, self._backend_cache, k, self._metric)
@@ -265,16 +240,15 @@ class EmbeddingIndex:
             indices, scores = _search.search_exact(
                 q, self.embeddings, k, self._metric, self.chunk_size
             )
-        labels = self.labels
-        paths = self.paths
+        labels, paths, found = self.labels, self.paths, np.maximum(indices, 0)  # -1: not found
         return SearchResult(
             indices=indices,
             scores=scores,
-            labels=None if labels is None else labels[indices],
-            paths=None if paths is None else paths[indices],
+            labels=None if labels is None else _search.fill_missing(labels[found], indices),
+            paths=None if paths is None else _search.fill_missing(paths[found], indices),
             metadata=None
             if self._metadata is None
-            else [[self._metadata[i] for i in row] for row in indices],
+            else [[self._metadata[i] if i >= 0 else None for i in row] for row in indices],
             higher_is_closer=is_similarity(self._metric),
         )
 
@@ -300,8 +274,12 @@ class EmbeddingIndex:
             "has_labels": labels is not None,
             "has_paths": paths is not None,
             "metadata": self._metadata,
+            "index_factory": self.index_factory,
+            "search_parameters": self.search_parameters,
         }
         arrays = {"header": np.asarray(json.dumps(header)), "embeddings": self.embeddings}
+        if self.index_factory is not None and self._size:  # the built faiss index, as bytes
+            arrays["faiss_index"] = _approximate.to_array(self._approximate_index())
         if labels is not None:
             arrays["labels"] = labels
         if paths is not None:
@@ -315,9 +293,12 @@ class EmbeddingIndex:
 
         Args:
             path: the ``.npz`` file.
-            backend: override the saved backend ("exact" or "faiss").
+            backend: override the saved backend ("exact", "keras" or "faiss"); a saved
+                approximate index is only used with "faiss" (the default when it has one).
 
         Raises:
+            ImportError: the file holds an approximate faiss index and faiss is missing
+                (load it with ``backend="exact"`` to search it exactly without faiss).
             FileNotFoundError: ``path`` does not exist.
             ValueError: the file is not an EmbeddingIndex file.
         """
@@ -332,6 +313,7 @@ class EmbeddingIndex:
                 embeddings = data["embeddings"]
                 labels = data["labels"] if header["has_labels"] else None
                 paths = data["paths"] if header["has_paths"] else None
+                approximate = data["faiss_index"] if "faiss_index" in data.files else None
         except (KeyError, ValueError, OSError, json.JSONDecodeError):
             raise ValueError(
                 f"EmbeddingIndex.load: {path} is not an EmbeddingIndex file."
@@ -341,21 +323,36 @@ class EmbeddingIndex:
                 f"EmbeddingIndex.load: {path} has format version {header['version']}; this "
                 f"embedding_net reads up to {FORMAT_VERSION}."
             )
+        backend = backend or header["backend"]
+        factory = header.get("index_factory") if backend == "faiss" else None
         index = cls(
             distance=_loaded_distance(header, path),
-            backend=backend or header["backend"],
+            backend=backend,
             chunk_size=header["chunk_size"],
+            index_factory=factory,
+            search_parameters=header.get("search_parameters") if factory else None,
         )
         if header["size"]:
             index.add(embeddings, labels=labels, paths=paths, metadata=header["metadata"])
         else:
             index._dim = header["dim"]
+        if factory is not None and approximate is not None:
+            index._backend_cache = _approximate.from_array(approximate, index.search_parameters)
         return index
+
+    def _approximate_index(self):
+        """The faiss index of ``index_factory``, built now when no search has built it."""
+        if self._backend_cache is None:
+            self._backend_cache = _approximate.build(
+                self.embeddings, self.index_factory, self._metric, self.search_parameters
+            )
+        return self._backend_cache
 
     def __repr__(self) -> str:
         return (
             f"EmbeddingIndex(size={self._size}, dim={self._dim}, distance={self.distance!r}, "
-            f"backend={self.backend!r})"
+            f"backend={self.backend!r}"
+            + (f", index_factory={self.index_factory!r})" if self.index_factory else ")")
         )
 
 

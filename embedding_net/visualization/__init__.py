@@ -1,4 +1,5 @@
-"""Pictures of embeddings and metrics: t-SNE (static and interactive), retrieval grids,
+"""Pictures of embeddings and metrics: t-SNE (static and interactive; openTSNE or scikit-learn)
+and UMAP projections, retrieval grids,
 verification pairs, ROC, distance histograms, threshold sweeps, CMC and training curves.
 
 matplotlib is imported inside the functions and draws on an Agg canvas (no display needed, no
@@ -19,6 +20,7 @@ from embedding_net.visualization.interactive import (
     plot_tsne_interactive,
     save_interactive_html,
 )
+from embedding_net.visualization.projections import neighbour_preservation, umap_embed
 from embedding_net.visualization.retrieval import plot_pairs, plot_retrieval
 from embedding_net.visualization.thresholds import plot_threshold_sweep, threshold_sweep
 from embedding_net.visualization.tsne import class_styles, plot_tsne, tsne_embed
@@ -26,6 +28,7 @@ from embedding_net.visualization.tsne import class_styles, plot_tsne, tsne_embed
 __all__ = [
     "class_styles",
     "image_to_data_uri",
+    "neighbour_preservation",
     "plot_cmc",
     "plot_distance_histograms",
     "plot_history",
@@ -39,4 +42,5 @@ __all__ = [
     "save_interactive_html",
     "threshold_sweep",
     "tsne_embed",
+    "umap_embed",
 ]

@@ -47,3 +47,31 @@ def test_visualize_html_and_png(tiny, tmp_path, capsys):
     assert main(args) == 2  # exists, no --overwrite
     assert main([*args[:-4], "--output", str(tmp_path / "t.gif")]) == 2
     assert "expected .html" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["sklearn", "opentsne", "umap"])
+def test_visualize_methods(tiny, tmp_path, capsys, method, monkeypatch):
+    out, data = tiny
+    args = ["visualize", str(data / "val"), "--model", str(out / "network.keras")]
+    args += ["--output", str(tmp_path / f"{method}.png"), "--max-images", "12", "--method", method]
+    module = {"sklearn": "sklearn", "opentsne": "openTSNE", "umap": "umap"}[method]
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        assert main(args) == 2  # a clear refusal naming the extra to install
+        assert f"embedding-net[{'tsne' if method == 'opentsne' else method}]" in (
+            capsys.readouterr().err
+        )
+        return
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 12
+    with Image.open(tmp_path / f"{method}.png") as picture:
+        assert picture.format == "PNG" and np.asarray(picture).std() > 0
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == module else real(n, *a)
+    )
+    if method != "sklearn":
+        args[-5] = str(tmp_path / f"{method}_missing.png")
+        assert main(args) == 2
+        assert "pip install embedding-net[" in capsys.readouterr().err
