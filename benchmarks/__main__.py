@@ -88,6 +88,11 @@ BENCHMARKS = {
                "--output", "{out}/app.json"),
         requires=("fastapi", "uvicorn", "httpx"),
     ),
+    "server_soak": Benchmark(
+        "server_soak.py",
+        quick=("--requests", "40", "--concurrency", "4", "--output", "{out}/server_soak.json"),
+        requires=("fastapi", "uvicorn", "httpx"),
+    ),
 }  # fmt: skip
 
 
