@@ -125,6 +125,7 @@ BAD = {
     "optimizer.learning_rate": 0.0,
     "optimizer.weight_decay": -1.0,
     "optimizer.fine_tune_factor": 0.0,
+    "optimizer.backbone_lr_factor": 0.0,
     "schedule.warmup_epochs": -1.0,
     "schedule.factor": 1.0,
     "schedule.step_epochs": 0,

@@ -233,9 +233,36 @@ def test_configs_are_read_with_yaml_safe_load_only():
                 assert getattr(node.value, "id", None) != "yaml", path
         for call, owner, name in _calls(tree):
             if owner == "yaml":
+                if name == "load" and _loader_is_the_safe_subclass(call):
+                    safe_sites += 1  # yaml.load(text, Loader=_unique_key_loader()): checked below
+                    continue
                 assert name not in unsafe, f"{path}:{call.lineno} yaml.{name}"
                 safe_sites += name == "safe_load"
     assert safe_sites >= 1
+    # the one Loader the package passes is yaml.SafeLoader plus a duplicate-key check: no
+    # python/* constructor is added to it
+    import yaml
+
+    from embedding_net.data.text_files import _unique_key_loader
+
+    loader = _unique_key_loader()
+    assert issubclass(loader, yaml.SafeLoader)
+    tags = set(loader.yaml_constructors) | set(loader.yaml_multi_constructors)
+    assert not [t for t in tags if t and "python" in t], tags
+
+
+def _loader_is_the_safe_subclass(call) -> bool:
+    """``yaml.load(..., Loader=_unique_key_loader())``: the SafeLoader subclass of
+    embedding_net.data.text_files (and nothing else)."""
+    for keyword in call.keywords:
+        if keyword.arg == "Loader":
+            value = keyword.value
+            return (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id == "_unique_key_loader"
+            )
+    return False
 
 
 def test_a_yaml_python_object_tag_is_refused(tmp_path):

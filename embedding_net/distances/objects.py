@@ -104,7 +104,8 @@ class Distance(abc.ABC):
         """
         x = ops.convert_to_tensor(x)
         y = ops.convert_to_tensor(y, dtype=x.dtype)
-        if len(x.shape) != 2 or tuple(x.shape) != tuple(y.shape):
+        static = [(a, b) for a, b in zip(x.shape, y.shape) if a is not None and b is not None]
+        if len(x.shape) != 2 or len(y.shape) != 2 or any(a != b for a, b in static):
             raise ValueError(
                 f"{type(self).__name__}.paired: `x` and `y` must be 2-D of one shape "
                 f"(n, dim), got {x.shape} and {y.shape}"
