@@ -51,6 +51,11 @@ BENCHMARKS = {
                "--backends", "tensorflow", "--out", "{out}/losses.json",
                "--table", "{out}/benchmarks_losses.md"),
     ),
+    "batch_hard_paths": Benchmark(
+        "batch_hard_paths.py",
+        quick=("--sizes", "128", "--dim", "64", "--rounds", "1", "--repeats", "3",
+               "--backends", "tensorflow", "--out", "{out}/batch_hard_paths.json"),
+    ),
     "training": Benchmark(
         "training.py",
         quick=("--cases", "simple_cnn_64", "--variants", "ours", "--steps", "2", "--rounds",
