@@ -255,18 +255,8 @@ class Miner(abc.ABC):
         Raises:
             ValueError: the miner keeps more than one triplet per anchor.
         """
-        if not self.one_triplet_per_anchor:
-            raise ValueError(
-                f"{type(self).__name__} keeps several triplets per anchor: use mine() "
-                "(triplet_distances needs one_triplet_per_anchor)"
-            )
-        mined = self.mine(
-            matrix,
-            labels,
-            embeddings=embeddings,
-            ref_labels=ref_labels,
-            ref_valid=ref_valid,
-            is_inverted=is_inverted,
+        mined = self._mine_one_triplet(
+            "triplet_distances", matrix, labels, embeddings, ref_labels, ref_valid, is_inverted
         )
         d = ops.convert_to_tensor(matrix)
         d = -d if is_inverted else d
@@ -302,24 +292,34 @@ class Miner(abc.ABC):
         Raises:
             ValueError: the miner keeps more than one triplet per anchor.
         """
-        if not self.one_triplet_per_anchor:
-            raise ValueError(
-                f"{type(self).__name__} keeps several triplets per anchor: use mine() "
-                "(triplet_indices needs one_triplet_per_anchor)"
-            )
-        mined = self.mine(
-            ops.stop_gradient(ops.convert_to_tensor(matrix)),
-            labels,
-            embeddings=embeddings,
-            ref_labels=ref_labels,
-            ref_valid=ref_valid,
-            is_inverted=is_inverted,
+        matrix = ops.stop_gradient(ops.convert_to_tensor(matrix))
+        mined = self._mine_one_triplet(
+            "triplet_indices", matrix, labels, embeddings, ref_labels, ref_valid, is_inverted
         )
         return (
             ops.argmax(mined.positive, axis=1),
             ops.argmax(mined.negative, axis=1),
             ops.greater(ops.sum(mined.positive, axis=1), 0.0),
             ops.greater(ops.sum(mined.negative, axis=1), 0.0),
+        )
+
+    def _mine_one_triplet(
+        self, method, matrix, labels, embeddings, ref_labels, ref_valid, is_inverted
+    ) -> MiningResult:
+        """:meth:`mine` for the one-triplet-per-anchor methods (``method`` names the caller
+        in the error)."""
+        if not self.one_triplet_per_anchor:
+            raise ValueError(
+                f"{type(self).__name__} keeps several triplets per anchor: use mine() "
+                f"({method} needs one_triplet_per_anchor)"
+            )
+        return self.mine(
+            matrix,
+            labels,
+            embeddings=embeddings,
+            ref_labels=ref_labels,
+            ref_valid=ref_valid,
+            is_inverted=is_inverted,
         )
 
     def get_config(self) -> dict:

@@ -292,7 +292,7 @@ def test_time_span_schedule_ends_at_the_floor_and_cannot_resume(tmp_path):
     mapping = tiny_config_dict(
         data,
         tmp_path / "run",
-        training={"epochs": 10_000, "verbose": 0, "max_seconds": 6.0},
+        training={"epochs": 10_000, "verbose": 0, "max_seconds": 12.0},
         schedule={"name": "warmup_cosine", "span": "time", "warmup_epochs": 1,
                   "min_learning_rate": 1.0e-4},
         validation={"protocol": "classification", "every": 10_000},

@@ -7,7 +7,6 @@ distance's ``has_fast_paired`` off.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -16,24 +15,7 @@ from embedding_net import losses as L
 from embedding_net import miners as M
 from embedding_net.distances import get_distance
 from embedding_net.distances.objects import Distance
-
-
-def _value_and_grad(fn, x):
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            value = fn(x)
-        return np.asarray(value), np.asarray(tape.gradient(value, x))
-    if backend == "jax":
-        import jax
-
-        value, grad = jax.value_and_grad(lambda v: fn(v))(x)
-        return np.asarray(value), np.asarray(grad)
-    pytest.skip(f"no gradient helper for backend {backend}")
+from tests.losses.test_tfa_parity import value_and_grad as _value_and_grad
 
 
 def _both_paths(monkeypatch, fn, x):
