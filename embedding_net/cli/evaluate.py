@@ -51,11 +51,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--pairs", help="LFW-format pairs file (verification with --data)")
     parser.add_argument("--gallery", help="reference folder (classification with --data)")
     parser.add_argument("--num-pairs", type=int, default=600, help="pairs drawn (verification)")
-    parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="flip test-time augmentation (default: the config's validation.flip, else off)",
+    )
     parser.add_argument(
         "--rerank",
-        action="store_true",
-        help="reid: k-reciprocal re-ranking of the distances (Zhong et al. 2017)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "reid: k-reciprocal re-ranking of the distances (Zhong et al. 2017; default: the "
+            "config's validation.rerank, else off)"
+        ),
     )
     parser.add_argument("--seed", type=int, default=0, help="query/pair choice seed")
     parser.add_argument(
@@ -95,6 +104,10 @@ def _from_config(args, size, repeat: int = 0):
     records, triplets = list_records(config.data)
     seed = split_seed(config)
     split = split_records(records, triplets, config.data, seed)
+    if args.flip is None:
+        args.flip = config.validation.flip
+    if args.rerank is None:
+        args.rerank = config.validation.rerank
     return [build_validation_set(config, split, seed + i) for i in range(args.repeats)]
 
 
@@ -133,6 +146,25 @@ def _from_folder(args, size):
     return [protocol.from_records(records, size)] * args.repeats
 
 
+def _evaluate_draws(network, validations, args) -> list:
+    """Metrics of each query / pair draw; the draws of one image set are encoded once."""
+    from embedding_net.evaluation.protocols import evaluate_protocol, get_protocol
+
+    encoded: dict = {}
+    runs = []
+    for validation in validations:
+        paths = tuple(validation.paths)
+        key = (paths, validation.images.shape) if paths else id(validation.images)
+        if key not in encoded:
+            encoded[key] = get_protocol(validation.protocol).encode(
+                network, validation, args.batch_size, args.flip
+            )
+        runs.append(
+            evaluate_protocol(None, validation, rerank=args.rerank, embeddings=encoded[key])
+        )
+    return runs
+
+
 def run(args) -> int:
     from embedding_net.cli import UsageError
     from embedding_net.cli._loading import (
@@ -141,7 +173,6 @@ def run(args) -> int:
         image_size_of,
         load_model,
     )
-    from embedding_net.evaluation.protocols import evaluate_protocol
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -151,15 +182,11 @@ def run(args) -> int:
     network = embedding_network(load_model(args.model))
     size = image_size_of(network)
     validations = _from_config(args, size) if args.config else _from_folder(args, size)
+    args.flip, args.rerank = bool(args.flip), bool(args.rerank)
     protocol = validations[0].protocol
     if args.rerank and protocol != "reid":
         raise UsageError(f"--rerank applies to --protocol reid, not {protocol}")
-    runs = [
-        evaluate_protocol(
-            network, validation, batch_size=args.batch_size, flip=args.flip, rerank=args.rerank
-        )
-        for validation in validations
-    ]
+    runs = _evaluate_draws(network, validations, args)
     result = {
         "protocol": protocol,
         "model": args.model,

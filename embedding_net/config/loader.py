@@ -309,6 +309,11 @@ def _check_combinations(config: TrainConfig, need: _Need) -> None:
         "validation.protocol",
         f"{v.protocol!r} needs held-out data: set data.split",
     )
+    need(
+        not v.rerank or v.protocol == "reid",
+        "validation.rerank",
+        f"re-ranking applies to validation.protocol 'reid', not {v.protocol!r}",
+    )
 
 
 def parse_config(mapping: Any, source: str | os.PathLike | None = None) -> TrainConfig:

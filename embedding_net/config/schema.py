@@ -340,6 +340,10 @@ class ValidationConfig:
         batch_size: images per forward pass when encoding.
         flip: embed an image as the normalised mean of its own and its mirror image's
             embeddings (faces, persons; not for signs).
+        rerank: ``reid`` only: the final evaluation of the run (``metrics.json``) adds
+            k-reciprocal re-ranked metrics as ``reranked_<key>`` beside the plain ones, and
+            ``embedding-net evaluate --config`` re-ranks by default. The epoch-end
+            evaluations that pick the best model stay plain (re-ranking costs seconds each).
     """
 
     protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
@@ -349,6 +353,7 @@ class ValidationConfig:
     max_gallery: int | None = 20000
     batch_size: int = 128
     flip: bool = False
+    rerank: bool = False
 
 
 @dataclass

@@ -46,6 +46,7 @@ __all__ = [
     "build_validation_set",
     "evaluate_protocol",
     "get_protocol",
+    "run_metrics",
 ]
 
 
@@ -90,17 +91,22 @@ class Protocol:
         """Flat float metrics of the embeddings ``(n, dim)`` of ``validation.images``."""
         raise TypeError(f"{type(self).__name__} does not define metrics()")
 
-    def evaluate(self, network, validation, batch_size=128, flip=False, **options) -> dict:
-        """Encode ``validation.images`` with ``network`` once and return :meth:`metrics`."""
+    def encode(self, network, validation, batch_size=128, flip=False) -> np.ndarray:
+        """The embeddings ``(n, dim)`` of ``validation.images`` (flip: the normalised mean of
+        each image's and its mirror's)."""
         from embedding_net.evaluation.encoding import encode_images, encode_with_flip
 
         if len(validation) == 0:
             raise ValueError("validation: no readable held-out image")
         if flip:
-            emb = encode_with_flip(network, validation.images, batch_size)
-        else:
-            emb = encode_images(network, validation.images, batch_size)
-        return self.metrics(emb, validation, **options)
+            return encode_with_flip(network, validation.images, batch_size)
+        return encode_images(network, validation.images, batch_size)
+
+    def evaluate(self, network, validation, batch_size=128, flip=False, **options) -> dict:
+        """Encode ``validation.images`` with ``network`` once and return :meth:`metrics`."""
+        return self.metrics(
+            self.encode(network, validation, batch_size, flip), validation, **options
+        )
 
 
 def _reranked(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
@@ -283,6 +289,7 @@ def evaluate_protocol(
     batch_size: int = 128,
     flip: bool = False,
     rerank: bool = False,
+    embeddings: np.ndarray | None = None,
 ) -> dict:
     """Encode the validation images with ``network`` and compute its protocol's metrics.
 
@@ -293,6 +300,10 @@ def evaluate_protocol(
         flip: flip test-time augmentation (mean of the image's and its mirror's embeddings).
         rerank: ``reid`` only: k-reciprocal re-ranking (Zhong et al. 2017, k1=20, k2=6,
             lambda=0.3) of the L2 distances of the embeddings.
+        embeddings: the embeddings of ``validation.images`` already computed (e.g. by
+            :meth:`Protocol.encode`, to score several query / pair draws of the same images
+            or plain and re-ranked metrics from one encoding); ``network``, ``batch_size``
+            and ``flip`` are then not used.
 
     Returns:
         flat dict of floats (keys listed in the module docstring).
@@ -307,7 +318,42 @@ def evaluate_protocol(
             f"rerank: re-ranking applies to the reid protocol, not {validation.protocol!r}"
         )
     options = {"rerank": True} if rerank else {}
-    return protocol.evaluate(network, validation, batch_size=batch_size, flip=flip, **options)
+    if embeddings is None:
+        return protocol.evaluate(network, validation, batch_size=batch_size, flip=flip, **options)
+    if len(validation) == 0:
+        raise ValueError("validation: no readable held-out image")
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 2 or len(embeddings) != len(validation):
+        raise ValueError(
+            f"embeddings: expected one row per validation image, shape ({len(validation)}, dim), "
+            f"got {embeddings.shape}"
+        )
+    return protocol.metrics(embeddings, validation, **options)
+
+
+def run_metrics(network, validation: ValidationSet, settings) -> dict:
+    """The held-out metrics a training run reports (``metrics.json``), by its ``validation``
+    section: plain metrics, plus the k-reciprocal re-ranked ones as ``reranked_<key>`` when
+    ``settings.rerank`` (the images are encoded once for both).
+
+    Args:
+        network: the embedding network.
+        validation: a :class:`ValidationSet`.
+        settings: a :class:`~embedding_net.config.schema.ValidationConfig` (``batch_size``,
+            ``flip``, ``rerank``).
+    """
+    protocol = get_protocol(validation.protocol)
+    if settings.rerank and protocol.name != "reid":
+        raise ValueError(
+            f"validation.rerank: re-ranking applies to the reid protocol, not "
+            f"{validation.protocol!r}"
+        )
+    emb = protocol.encode(network, validation, settings.batch_size, settings.flip)
+    metrics = protocol.metrics(emb, validation)
+    if settings.rerank:
+        reranked = protocol.metrics(emb, validation, rerank=True)
+        metrics.update({f"reranked_{k}": v for k, v in reranked.items() if k != "num_queries"})
+    return metrics
 
 
 def build_validation_set(config, split, seed: int) -> ValidationSet | None:

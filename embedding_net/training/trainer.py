@@ -13,7 +13,7 @@ import keras
 from embedding_net.callbacks.backup import restore_backup
 from embedding_net.config.records import is_final, list_records, split_records, split_seed
 from embedding_net.config.schema import TrainConfig
-from embedding_net.evaluation.protocols import build_validation_set, evaluate_protocol
+from embedding_net.evaluation.protocols import build_validation_set, run_metrics
 from embedding_net.training.builders import build_model, build_train_dataset, compile_model
 from embedding_net.training.fine_tune import FineTunePlan
 from embedding_net.training.run_callbacks import RunCallbacks
@@ -101,12 +101,7 @@ def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResu
     best_network = run.save_trained(model)
     metrics = {}
     if validation is not None:
-        metrics = evaluate_protocol(
-            best_network,
-            validation,
-            batch_size=config.validation.batch_size,
-            flip=config.validation.flip,
-        )
+        metrics = run_metrics(best_network, validation, config.validation)
     history, epochs_run = _concatenate(histories)
     run.write_preset(best_network, config, metrics)
     run.write_metrics(

@@ -101,3 +101,38 @@ def test_evaluate_repeats_report_mean_and_sd(tiny, capsys):
     assert three["summary"]["pair_accuracy"]["sd"] == pytest.approx(np.std(runs, ddof=1))
     assert main(["evaluate", *args, "--repeats", "0"]) == 2
     assert "--repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_config_flip_is_the_default_and_draws_of_one_image_set_encode_once(
+    tiny, tmp_path, capsys, monkeypatch
+):
+    import yaml
+
+    from embedding_net.evaluation.protocols import Protocol
+
+    out, _ = tiny
+    model = str(out / "network.keras")
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    config["validation"]["flip"] = True
+    flipped = tmp_path / "flip.yaml"
+    flipped.write_text(yaml.safe_dump(config))
+    calls = []
+    encode = Protocol.encode
+
+    def counting(self, network, validation, batch_size=128, flip=False):
+        calls.append(flip)
+        return encode(self, network, validation, batch_size, flip)
+
+    monkeypatch.setattr(Protocol, "encode", counting)
+    code, default = _evaluate(capsys, "--model", model, "--config", str(flipped))
+    assert code == 0 and default["flip"] is True and calls == [True]
+    code, off = _evaluate(capsys, "--model", model, "--config", str(flipped), "--no-flip")
+    assert code == 0 and off["flip"] is False and calls[-1] is False
+    code, plain = _evaluate(capsys, "--model", model, "--config", str(out / "config.yaml"))
+    assert plain["flip"] is False and plain["knn_top1"] == pytest.approx(off["knn_top1"])
+    # three draws of the same held-out images: one encoding, the same numbers each time
+    calls.clear()
+    args = ["--model", model, "--config", str(flipped), "--repeats", "3"]
+    code, three = _evaluate(capsys, *args)
+    assert code == 0 and len(calls) == 1
+    assert three["summary"]["knn_top1"]["values"] == pytest.approx([default["knn_top1"]] * 3)

@@ -134,6 +134,10 @@ def test_wrong_type_names_key_and_file(tmp_path, text, key, expected):
         ),
         ({"data": {"root": "x"}, "model": {"width": float("nan")}}, "model.width"),
         ({"data": {"root": "x"}, "training": {"epochs": 0}}, "training.epochs"),
+        (
+            {"data": {"root": "x"}, "validation": {"protocol": "classification", "rerank": True}},
+            "validation.rerank",
+        ),
     ],
 )
 def test_bad_values_name_key_and_file(mapping, key):

@@ -132,3 +132,58 @@ def test_pairs_file_whose_images_are_all_missing_is_named(tmp_path):
     pairs.write_text("1\t1\nAnn\t1\t2\nAnn\t1\tBob\t1\n")
     with pytest.raises(FileNotFoundError, match=r"pairs\.txt: no pair whose two images exist"):
         verification_set([], (16, 16), pairs_file=pairs, image_root=tmp_path)
+
+
+def _reid_set(n_ids=6, per_camera=3, seed=0):
+    labels = np.repeat(np.arange(n_ids), 2 * per_camera)
+    cameras = np.tile(np.repeat([1, 2], per_camera), n_ids)
+    rows = np.arange(len(labels))
+    query = rows[(cameras == 1) & (np.arange(len(labels)) % per_camera == 0)]
+    gallery = np.setdiff1d(rows, query)
+    return ValidationSet(
+        "reid", _images(len(labels), seed), labels, cameras, query=query, gallery=gallery
+    )
+
+
+def test_run_metrics_adds_reranked_metrics_from_one_encoding():
+    from types import SimpleNamespace
+
+    from embedding_net.evaluation.protocols import run_metrics
+
+    vs = _reid_set()
+    calls = []
+
+    def network(x):
+        calls.append(len(x))
+        return _flat(x)
+
+    plain = evaluate_protocol(_flat, vs)
+    reranked = evaluate_protocol(_flat, vs, rerank=True)
+    settings = SimpleNamespace(batch_size=128, flip=False, rerank=True)
+    got = run_metrics(network, vs, settings)
+    assert sum(calls) == len(vs)  # encoded once for the plain and the re-ranked metrics
+    for key in ("rank1", "rank5", "mAP", "mINP"):
+        assert got[key] == pytest.approx(plain[key])
+        assert got[f"reranked_{key}"] == pytest.approx(reranked[key])
+    assert got["num_queries"] == plain["num_queries"] and "reranked_num_queries" not in got
+    assert run_metrics(_flat, vs, SimpleNamespace(batch_size=8, flip=False, rerank=False)) == (
+        pytest.approx(plain)
+    )
+    cls = ValidationSet("classification", _images(4), np.arange(4), query=np.arange(4))
+    with pytest.raises(ValueError, match="validation.rerank"):
+        run_metrics(_flat, cls, settings)
+
+
+def test_evaluate_protocol_on_given_embeddings_and_their_shape_checks():
+    vs = _reid_set()
+    emb = _flat(vs.images)
+    assert evaluate_protocol(None, vs, embeddings=emb) == pytest.approx(
+        evaluate_protocol(_flat, vs)
+    )
+    with pytest.raises(ValueError, match=r"one row per validation image"):
+        evaluate_protocol(None, vs, embeddings=emb[:-1])
+    with pytest.raises(ValueError, match=r"one row per validation image"):
+        evaluate_protocol(None, vs, embeddings=emb.ravel())
+    empty = ValidationSet("reid", _images(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="no readable held-out image"):
+        evaluate_protocol(None, empty, embeddings=np.zeros((0, 4)))

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from embedding_net.cli import main
 
@@ -41,6 +42,9 @@ def test_small_config_trains(name, metric, shared_data, tmp_path, capsys):
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert 0.0 <= summary["metrics"][metric] <= 1.0
+    if yaml.safe_load(config.read_text())["validation"].get("rerank"):
+        # re-ranked metrics beside the plain ones, from the same saved network
+        assert 0.0 <= summary["metrics"][f"reranked_{metric}"] <= 1.0
     assert (tmp_path / "run" / "network.keras").is_file()
 
 
