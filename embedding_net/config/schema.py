@@ -50,9 +50,8 @@ class DataConfig:
     Attributes:
         layout: how labels are read: ``folders`` (``root/<class>/*`` or ``root/train|val/<class>``),
             ``gtsrb`` (class folders + track ids), ``cuhk03`` / ``market`` / ``duke`` / ``mars``
-            (re-id file names), ``lfw`` (person folders), ``triplets_csv`` (``root`` is a CSV
-            with Anchor,Positive,Negative columns) or ``tfrecord`` (a folder written by
-            ``embedding-net tfrecord``).
+            (re-id file names), ``lfw`` (person folders), ``triplets_csv`` (``root`` is a CSV of
+            Anchor,Positive,Negative) or ``tfrecord`` (written by ``embedding-net tfrecord``).
         root: dataset folder (or CSV file); required.
         image_size: ``[height, width]`` images are resized to.
         split: validation hold-out: ``given`` (the ``train/`` and ``val/`` folders, or the
@@ -66,8 +65,8 @@ class DataConfig:
         num_val_pairs: pairs drawn from held-out people for verification (half matched).
         max_identities: keep only this many identities (sorted, seeded choice); None keeps all.
         max_images_per_identity: keep at most this many images per identity; None keeps all.
-        min_images_per_identity: leave training identities with fewer images out of
-            training, after the hold-out split (held-out identities are kept); None keeps all.
+        min_images_per_identity: leave training identities with fewer images out, after the
+            hold-out split (held-out identities are kept); None keeps all.
         split_seed: seed of the hold-out split and of the validation set drawn from it;
             None: the top-level ``seed`` (fix it to compare seeds on the same held-out data).
     """
@@ -124,12 +123,10 @@ class ModelConfig:
             centred object: aligned faces). None: the whole image.
         preprocessing: ``none``, ``scale`` (x / 255), ``tf``, ``torch``, ``caffe`` or
             ``standardize`` (per image); None: the backbone family's own.
-        (pooling_grid ... preprocessing: the :class:`~embedding_net.BaseNetwork` arguments.)
         head: siamese head: ``distance`` (contrastive) or ``merge``
             (``sigmoid(Dense(|e1 - e2|))`` with binary cross-entropy).
-        distance: pair distance of siamese/triplet models: ``euclidean``,
-            ``squared_euclidean`` or ``angular`` (``1 - cos``; ``cosine`` is its deprecated
-            spelling).
+        distance: pair distance of siamese/triplet models: ``euclidean``, ``squared_euclidean``
+            or ``angular`` (``1 - cos``; ``cosine`` is its deprecated spelling).
         margin: contrastive / triplet margin of siamese/triplet models.
         contrastive_weight: extra contrastive term of the merge head.
     """
@@ -170,9 +167,8 @@ class LossConfig:
     Attributes:
         name: a name from ``embedding_net.losses.available_losses()`` (e.g.
             ``batch-hard-triplet``, ``triplet-semihard``, ``multi-similarity``, ``arcface``).
-        params: keyword arguments of the loss (e.g. ``{margin: 0.3}``); losses with class
-            weights (``arcface``, ``cosface``, ``proxy-anchor``, ...) get ``num_classes``
-            filled in from the data.
+        params: keyword arguments of the loss (e.g. ``{margin: 0.3}``); ``num_classes`` of
+            the losses with class weights is filled in from the data.
         miner: optional miner name from ``embedding_net.miners.available_miners()``,
             passed to losses that take ``miner=``.
         miner_params: keyword arguments of the miner.
@@ -246,7 +242,7 @@ class OptimizerConfig:
     Attributes:
         name: ``adam``, ``adamw``, ``sgd`` or ``rmsprop``.
         learning_rate: peak learning rate.
-        weight_decay: decoupled weight decay (``adamw``; ``sgd`` / ``adam`` too when > 0).
+        weight_decay: decoupled weight decay (``adamw``; ``sgd`` / ``adam`` when > 0).
         momentum, nesterov: SGD / RMSprop momentum; SGD Nesterov momentum.
         beta_1, beta_2, epsilon: Adam-family moments.
         rectify: RAdam variance rectification (``adam`` / ``adamw``; ``RectifiedAdam``).
@@ -288,10 +284,9 @@ class ScheduleConfig:
         monitor: the log ReduceLROnPlateau watches (e.g. ``loss``, ``val_rank1``).
         mode: ``min`` or ``max`` for ``monitor``; ``auto`` guesses from its name.
         step_epochs: epochs between two ``step`` decays.
-        span: what the decay of ``cosine`` / ``warmup_cosine`` spans: ``epochs``
-            (``training.epochs`` x the batches of an epoch) or ``time`` (the wall clock of
-            ``training.max_seconds``, required: the rate reaches ``min_learning_rate`` when
-            the budget ends, whatever the machine's speed; the warmup still counts batches).
+        span: what the ``cosine`` / ``warmup_cosine`` decay spans: ``epochs`` (the batches of
+            ``training.epochs``) or ``time`` (the wall clock of ``training.max_seconds``, then
+            required: ``min_learning_rate`` is reached as the budget ends; warmup counts batches).
     """
 
     name: Literal[SCHEDULES] = "constant"  # type: ignore[valid-type]
@@ -340,10 +335,9 @@ class ValidationConfig:
         batch_size: images per forward pass when encoding.
         flip: embed an image as the normalised mean of its own and its mirror image's
             embeddings (faces, persons; not for signs).
-        rerank: ``reid`` only: the final evaluation of the run (``metrics.json``) adds
-            k-reciprocal re-ranked metrics as ``reranked_<key>`` beside the plain ones, and
-            ``embedding-net evaluate --config`` re-ranks by default. The epoch-end
-            evaluations that pick the best model stay plain (re-ranking costs seconds each).
+        rerank: ``reid`` only: ``metrics.json`` adds k-reciprocal re-ranked ``reranked_<key>``
+            metrics beside the plain ones; ``evaluate --config`` re-ranks by default. The
+            epoch-end evaluations that pick the best model stay plain (seconds each).
     """
 
     protocol: Literal[PROTOCOLS] = "none"  # type: ignore[valid-type]
