@@ -96,8 +96,7 @@ class Protocol:
         each image's and its mirror's)."""
         from embedding_net.evaluation.encoding import encode_images, encode_with_flip
 
-        if len(validation) == 0:
-            raise ValueError("validation: no readable held-out image")
+        _require_images(validation)
         if flip:
             return encode_with_flip(network, validation.images, batch_size)
         return encode_images(network, validation.images, batch_size)
@@ -106,6 +105,19 @@ class Protocol:
         """Encode ``validation.images`` with ``network`` once and return :meth:`metrics`."""
         return self.metrics(
             self.encode(network, validation, batch_size, flip), validation, **options
+        )
+
+
+def _require_images(validation) -> None:
+    if len(validation) == 0:
+        raise ValueError("validation: no readable held-out image")
+
+
+def _check_rerank(validation, key: str) -> None:
+    """Re-ranking is defined for query / gallery sets only; ``key`` names the setting."""
+    if get_protocol(validation.protocol).name != "reid":
+        raise ValueError(
+            f"{key}: re-ranking applies to the reid protocol, not {validation.protocol!r}"
         )
 
 
@@ -313,15 +325,12 @@ def evaluate_protocol(
             f"protocol must be one of {PROTOCOLS.names()}, got {validation.protocol!r}"
         )
     protocol = get_protocol(validation.protocol)
-    if rerank and protocol.name != "reid":
-        raise ValueError(
-            f"rerank: re-ranking applies to the reid protocol, not {validation.protocol!r}"
-        )
+    if rerank:
+        _check_rerank(validation, "rerank")
     options = {"rerank": True} if rerank else {}
     if embeddings is None:
         return protocol.evaluate(network, validation, batch_size=batch_size, flip=flip, **options)
-    if len(validation) == 0:
-        raise ValueError("validation: no readable held-out image")
+    _require_images(validation)
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2 or len(embeddings) != len(validation):
         raise ValueError(
@@ -343,11 +352,8 @@ def run_metrics(network, validation: ValidationSet, settings) -> dict:
             ``flip``, ``rerank``).
     """
     protocol = get_protocol(validation.protocol)
-    if settings.rerank and protocol.name != "reid":
-        raise ValueError(
-            f"validation.rerank: re-ranking applies to the reid protocol, not "
-            f"{validation.protocol!r}"
-        )
+    if settings.rerank:
+        _check_rerank(validation, "validation.rerank")
     emb = protocol.encode(network, validation, settings.batch_size, settings.flip)
     metrics = protocol.metrics(emb, validation)
     if settings.rerank:
