@@ -76,6 +76,11 @@ BENCHMARKS = {
                "--search-size", "200", "20000", "64", "--results-dir", "{out}"),
         requires=("data:sample/reid_cuhk03",),
     ),
+    "metrics_100k": Benchmark(
+        "metrics_100k.py",
+        quick=("--pairs", "5000", "--points", "5000", "--classes", "500", "--repeats", "1",
+               "--out", "{out}/metrics_100k.json", "--table", "{out}/metrics_100k.md"),
+    ),
     "search": Benchmark(
         "search_index.py",
         quick=("--queries", "200", "--items", "20000", "--repeats", "1", "--approximate",
