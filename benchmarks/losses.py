@@ -34,7 +34,18 @@ MARGIN = 0.2
 LOSSES = {
     "batch_hard": "batch-hard triplet (hinge, L2)",
     "semihard": "semi-hard triplet, tensorflow-addons semantics (L2)",
+    "batch_all": "batch-all triplet (hinge, L2, mean over non-zero)",
+    "contrastive": "contrastive, all pairs (L2, negative margin 1)",
+    "multi_similarity": "multi-similarity + its pair mining (cosine, epsilon 0.1)",
+    "circle": "circle (cosine, m 0.25, gamma 256)",
+    "ntxent": "NT-Xent / InfoNCE (cosine, temperature 0.07)",
+    "supcon": "supervised contrastive (cosine, temperature 0.1)",
+    "lifted": "lifted structure (L2, negative margin 1)",
+    "proxy_anchor": "proxy-anchor (B/4 proxies, alpha 32, margin 0.1; grads of proxies too)",
+    "arcface": "ArcFace (B/4 classes, m 0.5 rad, s 64; grads of class weights too)",
 }
+# losses with a (classes, dim) weight matrix whose gradient is computed too
+PARAMETRIC = ("proxy_anchor", "arcface")
 
 
 def make_batch(batch: int, dim: int, seed: int = 0):
@@ -67,44 +78,69 @@ def worker_keras(args) -> list[dict]:
     from embedding_net import losses as L
 
     backend = keras.backend.backend()
-    fns = {
-        "batch_hard": lambda y, x: keras.ops.mean(L.batch_hard_triplet_loss(y, x, MARGIN)),
-        "semihard": lambda y, x: L.triplet_semihard_loss(y, x, MARGIN),
+    mean = keras.ops.mean
+    fns = {  # (labels, embeddings, weights) -> scalar; weights only for PARAMETRIC
+        "batch_hard": lambda y, x, w: mean(L.batch_hard_triplet_loss(y, x, MARGIN)),
+        "semihard": lambda y, x, w: L.triplet_semihard_loss(y, x, MARGIN),
+        "batch_all": lambda y, x, w: mean(L.batch_all_triplet_loss(y, x, MARGIN)),
+        "contrastive": lambda y, x, w: mean(L.batch_contrastive_loss(y, x, margin=1.0)),
+        "multi_similarity": lambda y, x, w: mean(L.multi_similarity_loss(y, x)),
+        "circle": lambda y, x, w: mean(L.circle_loss(y, x, gamma=256.0, margin=0.25)),
+        "ntxent": lambda y, x, w: mean(L.ntxent_loss(y, x, temperature=0.07)),
+        "supcon": lambda y, x, w: mean(L.supervised_contrastive_loss(y, x, temperature=0.1)),
+        "lifted": lambda y, x, w: mean(L.lifted_structure_loss(y, x)),
+        "proxy_anchor": lambda y, x, w: L.proxy_anchor_loss(y, x, w),
+        "arcface": lambda y, x, w: mean(L.arcface_loss(y, x, w, margin=0.5, scale=64.0)),
     }
     out = []
     for batch in args.sizes:
         y_np, x_np = make_batch(batch, args.dim)
-        for key, fn in fns.items():
+        w_np = make_batch(batch, args.dim, seed=1)[1][: batch // 4]
+        for key in args.losses:
+            fn, param = fns[key], key in PARAMETRIC
             if backend == "tensorflow":
-                import tensorflow as tf
-
-                y, x = tf.constant(y_np), tf.constant(x_np)
-
-                def step_fn(x, fn=fn, y=y):
-                    with tf.GradientTape() as tape:
-                        tape.watch(x)
-                        loss = fn(y, x)
-                    return loss, tape.gradient(loss, x)
-
-                step_c = tf.function(step_fn, jit_compile=args.xla)
+                step_c = _tf_step(fn, param, y_np, args.xla)
                 impl = "embedding_net tensorflow" + (" XLA" if args.xla else "")
                 res = _time(
-                    lambda s=step_c, x=x: s(x), lambda r: r[1].numpy(), args.warmup, args.repeats
+                    lambda s=step_c, x=x_np, w=w_np: s(x, w),
+                    lambda r: r[1][0].numpy(),
+                    args.warmup,
+                    args.repeats,
                 )
             else:
                 import jax
 
-                y, x = jax.numpy.asarray(y_np), jax.numpy.asarray(x_np)
-                step_c = jax.jit(jax.value_and_grad(lambda v, fn=fn, y=y: fn(y, v)))
+                y, x_j, w_j = (jax.numpy.asarray(a) for a in (y_np, x_np, w_np))
+                grad = jax.value_and_grad(
+                    lambda v, w, fn=fn, y=y: fn(y, v, w), (0, 1) if param else 0
+                )
+                step_c = jax.jit(grad)
                 impl = "embedding_net jax (jit)"
                 res = _time(
-                    lambda s=step_c, x=x: s(x),
-                    lambda r: r[1].block_until_ready(),
+                    lambda s=step_c, x=x_j, w=w_j: s(x, w),
+                    lambda r: jax.block_until_ready(r[1]),
                     args.warmup,
                     args.repeats,
                 )
             out.append({"impl": impl, "loss": key, "batch": batch, "dim": args.dim, **res})
     return out
+
+
+def _tf_step(fn, param: bool, y_np, xla: bool):
+    """A compiled TensorFlow loss + gradient step of (embeddings, weights)."""
+    import tensorflow as tf
+
+    y = tf.constant(y_np)
+
+    def step_fn(x, w):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            tape.watch(w)
+            loss = fn(y, x, w)
+        return loss, tape.gradient(loss, [x, w] if param else [x])
+
+    compiled = tf.function(step_fn, jit_compile=xla)
+    return lambda x, w: compiled(tf.constant(x), tf.constant(w))
 
 
 def worker_pml(args) -> list[dict]:
@@ -116,16 +152,12 @@ def worker_pml(args) -> list[dict]:
     for batch in args.sizes:
         y_np, x_np = make_batch(batch, args.dim)
         y = torch.from_numpy(y_np.astype("int64"))
-        for key in LOSSES:
-            loss_fn = losses.TripletMarginLoss(margin=MARGIN)
-            if key == "batch_hard":
-                miner = miners.BatchHardMiner()
-            else:
-                miner = miners.TripletMarginMiner(margin=MARGIN, type_of_triplets="semihard")
+        for key in args.losses:
+            loss_fn, miner = _pml_loss(key, losses, miners, batch // 4, args.dim)
 
             def step(loss_fn=loss_fn, miner=miner, y=y, x_np=x_np):
                 x = torch.tensor(x_np, requires_grad=True)
-                loss = loss_fn(x, y, miner(x, y))
+                loss = loss_fn(x, y, miner(x, y)) if miner is not None else loss_fn(x, y)
                 loss.backward()
                 return x.grad
 
@@ -133,6 +165,28 @@ def worker_pml(args) -> list[dict]:
             impl = f"pytorch-metric-learning {__import__('pytorch_metric_learning').__version__} (torch {torch.__version__})"
             out.append({"impl": impl, "loss": key, "batch": batch, "dim": args.dim, **res})
     return out
+
+
+def _pml_loss(key: str, losses, miners, num_classes: int, dim: int):
+    """(loss, miner or None) of pytorch-metric-learning with the settings of ``LOSSES``."""
+    if key == "batch_hard":
+        return losses.TripletMarginLoss(margin=MARGIN), miners.BatchHardMiner()
+    if key == "semihard":
+        miner = miners.TripletMarginMiner(margin=MARGIN, type_of_triplets="semihard")
+        return losses.TripletMarginLoss(margin=MARGIN), miner
+    made = {
+        "batch_all": lambda: losses.TripletMarginLoss(margin=MARGIN),
+        "contrastive": lambda: losses.ContrastiveLoss(pos_margin=0.0, neg_margin=1.0),
+        "multi_similarity": lambda: losses.MultiSimilarityLoss(alpha=2.0, beta=50.0, base=0.5),
+        "circle": lambda: losses.CircleLoss(m=0.25, gamma=256.0),
+        "ntxent": lambda: losses.NTXentLoss(temperature=0.07),
+        "supcon": lambda: losses.SupConLoss(temperature=0.1),
+        "lifted": lambda: losses.LiftedStructureLoss(neg_margin=1.0, pos_margin=0.0),
+        "proxy_anchor": lambda: losses.ProxyAnchorLoss(num_classes, dim, margin=0.1, alpha=32),
+        "arcface": lambda: losses.ArcFaceLoss(num_classes, dim, margin=28.6, scale=64),
+    }[key]()
+    miner = miners.MultiSimilarityMiner(epsilon=0.1) if key == "multi_similarity" else None
+    return made, miner
 
 
 # ----------------------------------------------------------------------------------------- driver
@@ -154,7 +208,10 @@ def _machine() -> dict:
     }
 
 
-def _run_worker(kind: str, args, python: str, env_extra: dict) -> list[dict]:
+FAILURES: list[dict] = []  # workers that died (e.g. out of memory), named in the JSON
+
+
+def _run_worker(kind: str, args, python: str, env_extra: dict, loss_keys=None) -> list[dict]:
     cmd = [
         python,
         str(Path(__file__).resolve()),
@@ -170,12 +227,18 @@ def _run_worker(kind: str, args, python: str, env_extra: dict) -> list[dict]:
         str(args.threads),
         "--sizes",
         *map(str, args.sizes),
+        "--losses",
+        *(loss_keys or args.losses),
     ]
     if kind == "tensorflow-xla":
         cmd += ["--xla"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO), **env_extra}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
+        why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        if proc.returncode == -9:
+            why = ["killed by SIGKILL (the kernel's out-of-memory killer, on this machine)"]
+        FAILURES.append({"backend": kind, "losses": loss_keys or args.losses, "why": why[0]})
         sys.stderr.write(f"[{kind}] failed:\n{proc.stderr[-3000:]}\n")
         return []
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS ")][-1]
@@ -198,9 +261,9 @@ def _ratios(results: list[dict]) -> dict:
 def _table(payload: dict) -> str:
     m = payload["machine"]
     lines = [
-        "# Loss benchmark: triplet forward + backward",
+        "# Loss benchmark: forward + backward of the in-batch losses",
         "",
-        "Generated by `benchmarks/losses.py` (raw numbers in `benchmarks/results/losses.json`).",
+        f"Generated by `benchmarks/losses.py` (raw numbers in `{payload['out']}`).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared with other jobs; load average "
         f"{m['load_average_at_start'][0]:.1f} at the start, {m['load_average_at_end'][0]:.1f} at "
@@ -213,26 +276,48 @@ def _table(payload: dict) -> str:
         "",
         f"Command: `{payload['command']}`",
         "",
-        "| loss | B | implementation | median ms | min ms |",
-        "| --- | ---: | --- | ---: | ---: |",
+        *_pivot(payload["results"]),
     ]
-    for r in sorted(payload["results"], key=lambda r: (r["loss"], r["batch"], r["impl"])):
-        lines.append(
-            f"| {LOSSES[r['loss']]} | {r['batch']} | {r['impl']} | {r['median_ms']:.1f} | {r['min_ms']:.1f} |"
-        )
-    if payload["ratios"]:
-        lines += ["", "Ratios of medians (embedding_net / pytorch-metric-learning):", ""]
-        lines += ["| comparison | ratio |", "| --- | ---: |"]
-        for k, v in payload["ratios"].items():
-            lines.append(f"| {k} | {v:.2f} |")
+    for failure in payload.get("failures", []):
+        lines += ["", f"No result for {failure['backend']} {failure['losses']}: {failure['why']}."]
     lines += ["", payload.get("notes", ""), ""]
     return "\n".join(lines)
+
+
+def _pivot(results: list[dict]) -> list[str]:
+    """One row per (loss, B): median ms of each implementation and the ratios to PML."""
+    impls = sorted({r["impl"] for r in results}, key=lambda i: (i.startswith("pytorch"), i))
+    ours = [i for i in impls if not i.startswith("pytorch")]
+    pml = next((i for i in impls if i.startswith("pytorch")), None)
+    cell = {(r["loss"], r["batch"], r["impl"]): r["median_ms"] for r in results}
+    short = [i.replace("embedding_net ", "") for i in ours]
+    head = ["loss", "B", *[f"{s} ms" for s in short]]
+    if pml:
+        head += [f"{pml} ms", *[f"{s} / PML" for s in short]]
+    lines = ["| " + " | ".join(head) + " |", "| --- | ---: |" + " ---: |" * (len(head) - 2)]
+    for loss in [k for k in LOSSES if any(r["loss"] == k for r in results)]:
+        for batch in sorted({r["batch"] for r in results if r["loss"] == loss}):
+            row = [LOSSES[loss], str(batch)]
+            row += [_ms(cell.get((loss, batch, i))) for i in ours]
+            if pml:
+                ref = cell.get((loss, batch, pml))
+                row.append(_ms(ref))
+                for i in ours:
+                    mine = cell.get((loss, batch, i))
+                    row.append(f"{mine / ref:.2f}" if mine is not None and ref else "-")
+            lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 1024])
     p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES))
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -259,7 +344,8 @@ def main(argv=None) -> int:
             if not args.pml_python:
                 sys.stderr.write("pml skipped: pass --pml-python\n")
                 continue
-            results += _run_worker("pml", args, args.pml_python, {})
+            for key in args.losses:  # one process per loss: one that dies loses only itself
+                results += _run_worker("pml", args, args.pml_python, {}, [key])
         else:
             backend = "jax" if kind == "jax" else "tensorflow"
             results += _run_worker(kind, args, sys.executable, {"KERAS_BACKEND": backend})
@@ -268,6 +354,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/losses.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine,
+        "out": os.path.relpath(args.out, REPO),
         "config": {
             "sizes": args.sizes,
             "dim": args.dim,
@@ -276,6 +363,7 @@ def main(argv=None) -> int:
             "margin": MARGIN,
         },
         "results": results,
+        "failures": FAILURES,
         "ratios": _ratios(results),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
