@@ -19,8 +19,9 @@ compiled train function ``fit`` runs):
   with sparse categorical cross-entropy (different loss, no preprocessing).
 * ``ours_plainloss`` / ``plain_ourloss`` (``--variants``): ablations that swap the loss
   between the two models, to locate an overhead.
-* ``torch`` (``--torch-python``, ResNet18 case only): the same ResNet18 in a plain PyTorch
-  loop (torchvision's layout), fp32, channels_last, batch-hard triplet, SGD, in a child
+* ``torch`` (``--torch-python``, the ``TORCH_CASES``): the same ResNet18 (torchvision's
+  layout) or simple_cnn in a plain PyTorch
+  loop, fp32, channels_last, batch-hard triplet, SGD, in a child
   process that times one round whenever the Keras worker hands it its turn (the two never
   run at the same time).
 
@@ -64,7 +65,10 @@ CASES = {
     "resnet18_w05_ls1": ("resnet18", 128, 64, 64, {"width": 0.5, "last_stride": 1}),
     "simple_cnn_64": ("simple_cnn", 64, 64, 64),
     "resnet18_w05_64": ("resnet18", 64, 64, 64, {"width": 0.5}),
+    "simple_cnn_32_b256": ("simple_cnn", 32, 32, 256),
 }
+# the cases with a PyTorch twin of the same network (--torch-python)
+TORCH_CASES = ("resnet18", "simple_cnn", "simple_cnn_64", "simple_cnn_32_b256")
 VARIANTS = ("ours", "plain", "plain_ce", "ours_plainloss", "plain_ourloss")
 EMBEDDING_DIM = 128
 MARGIN = 0.3
@@ -138,6 +142,7 @@ def keras_case(
     jit=False,
     torch_python=None,
     options=None,
+    precision="fp32",
 ):
     """Interleaved timing of ``variants`` in this process (plus the PyTorch loop in a child
     process when ``torch_python`` is given); returns the per-variant rows."""
@@ -148,6 +153,8 @@ def keras_case(
     from embedding_net.losses import BatchHardTripletLoss
 
     keras.utils.set_random_seed(0)
+    if precision == "bf16":  # Keras mixed precision: bfloat16 compute, float32 variables
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch, height, width, 3)).astype("float32")
     labels = np.repeat(np.arange(batch // K), K).astype("int32")
@@ -166,7 +173,7 @@ def keras_case(
             model.train_on_batch(images, labels)
     torch_loop = None
     if torch_python:
-        torch_loop = TorchLoop(torch_python, height, width, batch, warmup)
+        torch_loop = TorchLoop(torch_python, height, width, batch, warmup, backbone, precision)
         variants = (*variants, "torch")
     times = {v: [[] for _ in range(rounds)] for v in variants}
     for r in range(rounds):
@@ -223,6 +230,8 @@ TORCH_CODE = r"""
 import json, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 height, width, batch, warmup = map(int, sys.argv[1:5])
+arch = sys.argv[5] if len(sys.argv) > 5 else "resnet18"
+bf16 = len(sys.argv) > 6 and sys.argv[6] == "bf16"  # autocast to bfloat16 (weights stay fp32)
 torch.manual_seed(0)
 
 class Block(nn.Module):
@@ -249,6 +258,17 @@ class ResNet18(nn.Module):
         x = self.layers(self.stem(x)).mean((2, 3))
         return F.normalize(self.fc(x), dim=1)
 
+class SimpleCNN(nn.Module):  # embedding_net's simple_cnn: (Conv 3x3 -> MaxPool 2 -> BN -> ReLU) x 4
+    def __init__(self, dim=128, filters=(32, 64, 128, 256)):
+        super().__init__()
+        layers, cin = [], 3
+        for f in filters:  # BatchNorm momentum 0.1 here = Keras momentum 0.9
+            layers += [nn.Conv2d(cin, f, 3, 1, 1), nn.MaxPool2d(2), nn.BatchNorm2d(f), nn.ReLU()]
+            cin = f
+        self.layers = nn.Sequential(*layers); self.fc = nn.Linear(cin, dim)
+    def forward(self, x):
+        return F.normalize(self.fc(self.layers(x).mean((2, 3))), dim=1)
+
 def batch_hard(emb, labels, margin=0.3):
     d = torch.cdist(emb, emb)
     same = labels[:, None] == labels[None, :]
@@ -257,31 +277,36 @@ def batch_hard(emb, labels, margin=0.3):
     hn = d.masked_fill(same, float("inf")).min(1).values
     return F.relu(hp - hn + margin).mean()
 
-model = ResNet18().to(memory_format=torch.channels_last)
+model = (SimpleCNN() if arch == "simple_cnn" else ResNet18()).to(memory_format=torch.channels_last)
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 x = torch.randint(0, 256, (batch, 3, height, width)).float().div(255).contiguous(memory_format=torch.channels_last)
 y = torch.arange(batch // 4).repeat_interleave(4)
 
 def step():
     t0 = time.perf_counter()
-    opt.zero_grad(); loss = batch_hard(model(x), y); loss.backward(); opt.step()
+    opt.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        emb = model(x)
+    loss = batch_hard(emb.float(), y); loss.backward(); opt.step()
     return time.perf_counter() - t0
 
 for _ in range(warmup):
     step()
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "arch": arch, "bf16": bf16}), flush=True)
 for line in sys.stdin:  # one round per line: the number of steps to time
     print(json.dumps([step() for _ in range(int(line))]), flush=True)
 """
 
 
 class TorchLoop:
-    """The PyTorch ResNet18 loop in a child process with ``python``, timed round by round
-    (the Keras worker waits while it runs, so the two never compete for the cores)."""
+    """The PyTorch loop (ResNet18 or simple_cnn) in a child process with ``python``, timed
+    round by round (the Keras worker waits while it runs, so the two never compete for the
+    cores)."""
 
-    def __init__(self, python, height, width, batch, warmup):
+    def __init__(self, python, height, width, batch, warmup, arch="resnet18", precision="fp32"):
+        command = [python, "-c", TORCH_CODE, str(height), str(width), str(batch), str(warmup)]
         self.process = subprocess.Popen(
-            [python, "-c", TORCH_CODE, str(height), str(width), str(batch), str(warmup)],
+            [*command, arch, precision],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -331,7 +356,7 @@ def write_table(path, results):
     machine = results["machine"]
     lines = [
         f"Machine: {machine['cpu_count']}-core CPU ({machine['processor']}), "
-        f"{machine['device']}; {machine['platform']}. fp32. "
+        f"{machine['device']}; {machine['platform']}. fp32 unless a row says bf16. "
         "Command: `python benchmarks/training.py` (see its docstring).",
         "",
         "| backbone | input | batch | framework | model | images/s | step time vs plain "
@@ -343,6 +368,7 @@ def write_table(path, results):
         load_text = "" if load[0] is None else f"{load[0]:.1f} / {load[1]:.1f}"
         framework = case.get("framework", "keras-tensorflow")
         framework += ", XLA" if case.get("xla") else ""
+        framework += ", bf16" if case.get("precision") == "bf16" else ""
         options = "".join(f", {k} {v}" for k, v in case.get("options", {}).items())
         where = f"| {case['backbone']}{options} | {case['input']} | {case['batch']} |"
         if "error" in case:
@@ -360,6 +386,7 @@ def write_table(path, results):
             row_framework, model = framework, row["model"]
             if model == "torch":
                 row_framework, model = f"PyTorch {case['torch']['torch']}", "loop"
+                row_framework += ", bf16 autocast" if case.get("precision") == "bf16" else ""
             lines.append(
                 f"{where} {row_framework} | {model} | {row['images_per_s']:.1f} | {ratio_text} | "
                 f"{case['rounds']} x {case['steps']} | {load_text} |"
@@ -396,6 +423,12 @@ def main(argv=None):
     parser.add_argument("--_worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--_torch", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_options", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="bf16: Keras mixed_bfloat16 policy and torch.autocast(bfloat16)",
+    )
     args = parser.parse_args(argv)
 
     variants = tuple(v for v in args.variants.split(",") if v)
@@ -414,6 +447,7 @@ def main(argv=None):
             jit=args.jit,
             torch_python=args._torch,
             options=json.loads(args._options),
+            precision=args.precision,
         )
         print(json.dumps(result))
         return 0
@@ -428,6 +462,7 @@ def main(argv=None):
     jit = args.jit or args.backend == "jax"
     setting = "" if (args.backend, jit) == ("tensorflow", False) else f"@{args.backend}"
     setting += "-xla" if jit and args.backend == "tensorflow" else ""
+    setting += "@bf16" if args.precision == "bf16" else ""
     cases = []
     for name in names:
         backbone, h, w, b, *rest = CASES[name]
@@ -436,6 +471,7 @@ def main(argv=None):
             "case": name + setting,
             "framework": f"keras-{args.backend}",
             "xla": jit,
+            "precision": args.precision,
             "backbone": backbone,
             "options": options,
             "input": f"{h}x{w}",
@@ -449,8 +485,9 @@ def main(argv=None):
         worker = [__file__, "--variants", ",".join(variants), "--steps", str(args.steps)]
         worker += ["--rounds", str(args.rounds), "--warmup", str(args.warmup)]
         worker += ["--jit"] if jit else []
+        worker += ["--precision", args.precision]
         worker += ["--_worker", backbone, str(h), str(w), str(b), "--_options", json.dumps(options)]
-        if args.torch_python and name == "resnet18":
+        if args.torch_python and name in TORCH_CASES:
             worker += ["--_torch", args.torch_python]
         start = time.perf_counter()
         case.update(run_subprocess(worker, args.backend))
