@@ -208,10 +208,10 @@ def _machine() -> dict:
     }
 
 
-FAILURES: list[dict] = []  # workers that died (e.g. out of memory), named in the JSON
-
-
-def _run_worker(kind: str, args, python: str, env_extra: dict, loss_keys=None) -> list[dict]:
+def _run_worker(
+    kind: str, args, python: str, env_extra: dict, failures: list, loss_keys=None
+) -> list[dict]:
+    """The results of one worker process; a worker that dies is added to ``failures``."""
     cmd = [
         python,
         str(Path(__file__).resolve()),
@@ -238,7 +238,7 @@ def _run_worker(kind: str, args, python: str, env_extra: dict, loss_keys=None) -
         why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
         if proc.returncode == -9:
             why = ["killed by SIGKILL (the kernel's out-of-memory killer, on this machine)"]
-        FAILURES.append({"backend": kind, "losses": loss_keys or args.losses, "why": why[0]})
+        failures.append({"backend": kind, "losses": loss_keys or args.losses, "why": why[0]})
         sys.stderr.write(f"[{kind}] failed:\n{proc.stderr[-3000:]}\n")
         return []
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS ")][-1]
@@ -338,17 +338,18 @@ def main(argv=None) -> int:
         return 0
 
     machine = _machine()
-    results = []
+    results, failures = [], []  # failures: workers that died (e.g. out of memory)
     for kind in args.backends:
         if kind == "pml":
             if not args.pml_python:
                 sys.stderr.write("pml skipped: pass --pml-python\n")
                 continue
             for key in args.losses:  # one process per loss: one that dies loses only itself
-                results += _run_worker("pml", args, args.pml_python, {}, [key])
+                results += _run_worker("pml", args, args.pml_python, {}, failures, [key])
         else:
             backend = "jax" if kind == "jax" else "tensorflow"
-            results += _run_worker(kind, args, sys.executable, {"KERAS_BACKEND": backend})
+            env = {"KERAS_BACKEND": backend}
+            results += _run_worker(kind, args, sys.executable, env, failures)
     machine["load_average_at_end"] = os.getloadavg()
     payload = {
         "command": "python benchmarks/losses.py "
@@ -363,7 +364,7 @@ def main(argv=None) -> int:
             "margin": MARGIN,
         },
         "results": results,
-        "failures": FAILURES,
+        "failures": failures,
         "ratios": _ratios(results),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
