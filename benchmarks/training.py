@@ -20,10 +20,9 @@ compiled train function ``fit`` runs):
 * ``ours_plainloss`` / ``plain_ourloss`` (``--variants``): ablations that swap the loss
   between the two models, to locate an overhead.
 * ``torch`` (``--torch-python``, the ``TORCH_CASES``): the same ResNet18 (torchvision's
-  layout) or simple_cnn in a plain PyTorch
-  loop, fp32, channels_last, batch-hard triplet, SGD, in a child
-  process that times one round whenever the Keras worker hands it its turn (the two never
-  run at the same time).
+  layout) or simple_cnn in a plain PyTorch loop, fp32 (``--precision bf16``: autocast),
+  channels_last, batch-hard triplet, SGD, in a child process that times one round whenever
+  the Keras worker hands it its turn (the two never run at the same time).
 
 Usage::
 
