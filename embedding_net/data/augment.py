@@ -3,7 +3,8 @@
 :func:`augmentation_pipeline` chains Keras preprocessing layers (they run with TensorFlow ops
 inside ``tf.data`` whatever the Keras backend). Presets:
 
-* ``"reid"``: horizontal flip, pad 10 px (reflect) + random crop back to size, random erasing.
+* ``"reid"``: horizontal flip, pad 10 px (reflect) + random crop back to size (a window of its
+  own for every image), random erasing.
 * ``"faces"``: horizontal flip, small rotation / translation / zoom, colour jitter.
 * ``"signs"``: no flip (a flipped sign changes meaning), rotation, translation, zoom, colour jitter.
 * ``"default"``: flip, translation, brightness/contrast jitter, random erasing.
@@ -94,8 +95,11 @@ class AugmentationPipeline:
             shape = tf.shape(x)
             p = tf.minimum(self.pad, tf.minimum(shape[1], shape[2]) - 1)
             x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
-        for layer in self.layers[self._n_flips :]:
-            x = layer(x, training=True)
+        for i, layer in enumerate(self.layers[self._n_flips :]):
+            if isinstance(layer, keras.layers.RandomCrop):
+                x = _random_crop_per_image(x, layer, None if self.seed is None else self.seed + i)
+            else:
+                x = layer(x, training=True)
         x = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
         if images.shape[1] is not None:
             x = tf.ensure_shape(x, [None, *images.shape[1:]])
@@ -112,6 +116,34 @@ class AugmentationPipeline:
             x = tf.where(flip, tf.reverse(x, axis=[2]), x)
         x = self.per_batch(x)
         return x[0] if unbatched else x
+
+
+def _random_crop_per_image(x, layer, seed):
+    """``layer``'s (a ``keras.layers.RandomCrop``) crop with its own window for every image.
+
+    Keras' ``RandomCrop`` draws one offset per call, so a batch would share a single window;
+    here each image of the batch gets its own uniform offset (as a per-image crop in a
+    PyTorch ``Dataset`` would). Images not larger than the crop go through the layer itself
+    (its centre crop + resize).
+    """
+    shape = tf.shape(x)
+    n, h, w = shape[0], shape[1], shape[2]
+    height, width = int(layer.height), int(layer.width)
+
+    def per_image():
+        seeds = (None, None) if seed is None else (seed, seed + 7919)
+        dy = tf.random.uniform([n], 0, h - height + 1, dtype=tf.int32, seed=seeds[0])
+        dx = tf.random.uniform([n], 0, w - width + 1, dtype=tf.int32, seed=seeds[1])
+        rows = dy[:, None] + tf.range(height)[None]
+        cols = dx[:, None] + tf.range(width)[None]
+        cropped = tf.gather(tf.gather(x, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+        return tf.cast(cropped, x.dtype)
+
+    def whole_layer():
+        return tf.cast(layer(x, training=True), x.dtype)
+
+    fits = tf.logical_and(h >= height, w >= width)
+    return tf.ensure_shape(tf.cond(fits, per_image, whole_layer), [None, height, width, None])
 
 
 def _flip_layers(s, image_size, pad):

@@ -48,6 +48,47 @@ def test_reid_preset_changes_images_and_needs_size():
         Aug.augmentation_pipeline("reid")
 
 
+def _windows(padded, height, width):
+    """Every ``height x width`` window of ``padded`` (h, w, c), by offset."""
+    h, w = padded.shape[:2]
+    return {
+        (dy, dx): padded[dy : dy + height, dx : dx + width]
+        for dy in range(h - height + 1)
+        for dx in range(w - width + 1)
+    }
+
+
+def test_reid_crop_draws_a_window_per_image():
+    # Keras' RandomCrop alone would crop a whole batch at one offset: each image has its own
+    image = np.random.default_rng(3).integers(0, 256, (16, 8, 3), dtype=np.uint8)
+    x = np.stack([image] * 32)
+    pipe = Aug.augmentation_pipeline(
+        "reid", image_size=(16, 8), seed=1, erasing_probability=0, pad=3
+    )
+    out = pipe.per_batch(tf.constant(x)).numpy()
+    assert out.shape == x.shape and out.dtype == np.uint8
+    windows = _windows(np.pad(image, ((3, 3), (3, 3), (0, 0)), mode="reflect"), 16, 8)
+    offsets = []
+    for crop in out:  # a brute-force search for the window each image shows
+        found = [k for k, window in windows.items() if np.array_equal(window, crop)]
+        assert found, "a crop is not a window of the reflect-padded image"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 10  # 49 possible windows, 32 images
+    assert len({dy for dy, _ in offsets}) >= 4 and len({dx for _, dx in offsets}) >= 4
+    # inside tf.data (graph mode) as well, with the static shape kept
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(8).map(pipe.per_batch)
+    assert ds.element_spec.shape.as_list() == [None, 16, 8, 3]
+    assert all(b.shape == (8, 16, 8, 3) for b in ds)
+
+
+def test_random_crop_of_images_not_larger_than_the_crop_uses_the_layer():
+    import keras
+
+    x = tf.constant(_images(4))  # 16 x 12: a 16 x 12 crop has nothing to choose from
+    pipe = Aug.AugmentationPipeline([keras.layers.RandomCrop(16, 12, seed=0)], pad=0, seed=0)
+    np.testing.assert_array_equal(pipe.per_batch(x).numpy(), x.numpy())
+
+
 def test_preset_contents_and_errors():
     signs = Aug.augmentation_pipeline("signs", seed=0)
     assert not any(isinstance(layer, keras.layers.RandomFlip) for layer in signs.layers)
