@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tables import write_block
 
 REPO = Path(__file__).resolve().parents[1]
 MARGIN = 0.2
@@ -245,17 +246,27 @@ def _run_worker(
     return json.loads(line[len("RESULTS ") :])
 
 
+def _pml_ratios(results: list[dict]) -> dict:
+    """``{(loss, batch, impl): our median / PML's median}`` for every implementation of ours
+    that has a PML row at the same (loss, batch)."""
+    pml = {(r["loss"], r["batch"]): r["median_ms"] for r in results if _is_pml(r["impl"])}
+    return {
+        (r["loss"], r["batch"], r["impl"]): r["median_ms"] / pml[(r["loss"], r["batch"])]
+        for r in results
+        if not _is_pml(r["impl"]) and pml.get((r["loss"], r["batch"]))
+    }
+
+
+def _is_pml(impl: str) -> bool:
+    return impl.startswith("pytorch")
+
+
 def _ratios(results: list[dict]) -> dict:
-    by = {(r["impl"].split(" (")[0].split(" 2.")[0], r["loss"], r["batch"]): r for r in results}
-    pml = {k[1:]: v for k, v in by.items() if k[0].startswith("pytorch-metric-learning")}
-    ratios = {}
-    for (impl, loss, batch), r in by.items():
-        if impl.startswith("pytorch") or (loss, batch) not in pml:
-            continue
-        ratios[f"{impl} / PML, {loss}, B={batch}"] = (
-            r["median_ms"] / pml[(loss, batch)]["median_ms"]
-        )
-    return ratios
+    """The JSON form of :func:`_pml_ratios`: ``"<impl> / PML, <loss>, B=<batch>"`` keys."""
+    return {
+        f"{impl.split(' (')[0].split(' 2.')[0]} / PML, {loss}, B={batch}": ratio
+        for (loss, batch, impl), ratio in _pml_ratios(results).items()
+    }
 
 
 def _table(payload: dict) -> str:
@@ -286,10 +297,11 @@ def _table(payload: dict) -> str:
 
 def _pivot(results: list[dict]) -> list[str]:
     """One row per (loss, B): median ms of each implementation and the ratios to PML."""
-    impls = sorted({r["impl"] for r in results}, key=lambda i: (i.startswith("pytorch"), i))
-    ours = [i for i in impls if not i.startswith("pytorch")]
-    pml = next((i for i in impls if i.startswith("pytorch")), None)
+    impls = sorted({r["impl"] for r in results}, key=lambda i: (_is_pml(i), i))
+    ours = [i for i in impls if not _is_pml(i)]
+    pml = next((i for i in impls if _is_pml(i)), None)
     cell = {(r["loss"], r["batch"], r["impl"]): r["median_ms"] for r in results}
+    ratios = _pml_ratios(results)
     short = [i.replace("embedding_net ", "") for i in ours]
     head = ["loss", "B", *[f"{s} ms" for s in short]]
     if pml:
@@ -300,11 +312,10 @@ def _pivot(results: list[dict]) -> list[str]:
             row = [LOSSES[loss], str(batch)]
             row += [_ms(cell.get((loss, batch, i))) for i in ours]
             if pml:
-                ref = cell.get((loss, batch, pml))
-                row.append(_ms(ref))
+                row.append(_ms(cell.get((loss, batch, pml))))
                 for i in ours:
-                    mine = cell.get((loss, batch, i))
-                    row.append(f"{mine / ref:.2f}" if mine is not None and ref else "-")
+                    ratio = ratios.get((loss, batch, i))
+                    row.append("-" if ratio is None else f"{ratio:.2f}")
             lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -369,9 +380,8 @@ def main(argv=None) -> int:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload, indent=2) + "\n")
-    if args.table:
-        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.table).write_text(_table(payload))
+    if args.table:  # between the markers: the hand-written sections of the page are kept
+        write_block(args.table, "losses.py", _table(payload))
     return 0
 
 
