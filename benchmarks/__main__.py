@@ -62,6 +62,12 @@ BENCHMARKS = {
                "1", "--warmup", "1", "--out", "{out}/training.json",
                "--table", "{out}/benchmarks_training.md"),
     ),
+    "training_epoch": Benchmark(
+        "training_epoch.py",
+        quick=("--cases", "simple_cnn_32_b256", "--epochs", "1", "--batches", "2",
+               "--images-per-class", "8", "--out", "{out}/training_epoch.json",
+               "--table", "{out}/benchmarks_training.md"),
+    ),
     "data": Benchmark(
         "data.py",
         quick=("--dataset", "sample/reid_cuhk03", "--batches", "3", "--warmup", "1",
@@ -135,7 +141,7 @@ def command_of(name: str, benchmark: Benchmark, args, out: str | None) -> list[s
         command += [a.replace("{out}", out) for a in benchmark.quick]
     else:
         command += list(benchmark.full)
-    if args.torch_python and name == "training":
+    if args.torch_python and name in ("training", "training_epoch"):
         command += ["--torch-python", args.torch_python]
     if args.torch_python and name == "losses":
         command += ["--pml-python", args.torch_python]
