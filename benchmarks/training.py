@@ -306,29 +306,48 @@ for line in sys.stdin:  # one round per line: the number of steps to time
 )
 
 
-class TorchLoop:
-    """The PyTorch loop (ResNet18 or simple_cnn) in a child process with ``python``, timed
-    round by round (the Keras worker waits while it runs, so the two never compete for the
-    cores)."""
+class JsonLinesChild:
+    """A child process (``command``) that prints one JSON line when it is ready (``info``)
+    and answers every line written to its stdin with one JSON line (:meth:`ask`)."""
 
-    def __init__(self, python, height, width, batch, warmup, arch="resnet18", precision="fp32"):
-        command = [python, "-c", TORCH_CODE, str(height), str(width), str(batch), str(warmup)]
+    def __init__(self, command):
         self.process = subprocess.Popen(
-            [*command, arch, precision],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         self.info = json.loads(self.process.stdout.readline())
 
-    def run(self, steps):
-        self.process.stdin.write(f"{steps}\n")
+    def ask(self, line: str):
+        self.process.stdin.write(f"{line}\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
 
     def close(self):
         self.process.stdin.close()
         self.process.wait()
+
+
+class TorchLoop(JsonLinesChild):
+    """The PyTorch loop (ResNet18 or simple_cnn) in a child process with ``python``, timed
+    round by round (the Keras worker waits while it runs, so the two never compete for the
+    cores)."""
+
+    def __init__(self, python, height, width, batch, warmup, arch="resnet18", precision="fp32"):
+        command = [python, "-c", TORCH_CODE, str(height), str(width), str(batch), str(warmup)]
+        super().__init__([*command, arch, precision])
+
+    def run(self, steps):
+        """The step times (s) of ``steps`` training steps."""
+        return self.ask(str(steps))
+
+
+def chosen(parser, option: str, text: str, known) -> list[str]:
+    """The names of the comma-separated ``text``; ``parser.error`` names ``option`` and the
+    unknown ones."""
+    names = [n for n in text.split(",") if n]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"{option}: unknown {unknown}; choose from {list(known)}")
+    return names
 
 
 def accelerators():
@@ -430,10 +449,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    variants = tuple(v for v in args.variants.split(",") if v)
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        parser.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
+    variants = tuple(chosen(parser, "--variants", args.variants, VARIANTS))
     if args._worker:
         backbone, h, w, b = args._worker
         result = keras_case(
@@ -451,10 +467,7 @@ def main(argv=None):
         print(json.dumps(result))
         return 0
 
-    names = [c for c in args.cases.split(",") if c]
-    unknown = sorted(set(names) - set(CASES))
-    if unknown:
-        parser.error(f"--cases: unknown {unknown}; choose from {list(CASES)}")
+    names = chosen(parser, "--cases", args.cases, CASES)
     previous = {}
     if args.merge and Path(args.out).exists():
         previous = json.loads(Path(args.out).read_text())

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine_info import cpu_info, describe  # noqa: E402
 from tables import write_block  # noqa: E402
-from training import MARGIN, TORCH_MODELS, build_variant  # noqa: E402
+from training import MARGIN, TORCH_MODELS, JsonLinesChild, build_variant, chosen  # noqa: E402
 
 K = 4
 # name -> (backbone, height, width, batch, pad, classes, images per class, batches per epoch)
@@ -150,28 +150,16 @@ def write_images(root: Path, classes: int, per_class: int, height: int, width: i
     return items
 
 
-class TorchEpochs:
+class TorchEpochs(JsonLinesChild):
     """The PyTorch loop in a child process; ``run()`` trains one epoch and returns its
     ``(seconds, images)``."""
 
     def __init__(self, python, config, settings: Path):
-        settings.write_text(json.dumps(config))
-        self.process = subprocess.Popen(
-            [python, "-c", TORCH_EPOCH_CODE, str(settings)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.info = json.loads(self.process.stdout.readline())
+        settings.write_text(json.dumps(config))  # the file list is too long for a command line
+        super().__init__([python, "-c", TORCH_EPOCH_CODE, str(settings)])
 
     def run(self):
-        self.process.stdin.write("1\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+        return self.ask("1")
 
 
 def keras_worker(case: str, epochs: int, torch_python: str | None, data_dir: Path) -> dict:
@@ -303,10 +291,7 @@ def main(argv=None) -> int:
         result = keras_worker(args._worker, args.epochs, args.torch_python, Path(args._data))
         print(json.dumps(result))
         return 0
-    names = [c for c in args.cases.split(",") if c]
-    unknown = sorted(set(names) - set(CASES))
-    if unknown:
-        parser.error(f"--cases: unknown {unknown}; choose from {list(CASES)}")
+    names = chosen(parser, "--cases", args.cases, CASES)
     cases = []
     for name in names:
         backbone, h, w, batch, pad, classes, per_class, batches = CASES[name]
