@@ -136,8 +136,7 @@ def _random_crop_per_image(x, layer, seed):
         dx = tf.random.uniform([n], 0, w - width + 1, dtype=tf.int32, seed=seeds[1])
         rows = dy[:, None] + tf.range(height)[None]
         cols = dx[:, None] + tf.range(width)[None]
-        cropped = tf.gather(tf.gather(x, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
-        return tf.cast(cropped, x.dtype)
+        return tf.gather(tf.gather(x, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
     def whole_layer():
         return tf.cast(layer(x, training=True), x.dtype)
