@@ -1,6 +1,6 @@
 """Layers for embedding networks: preprocessing, pooling, normalisation, siamese heads."""
 
-from embedding_net.layers.normalization import L2Normalize
+from embedding_net.layers.normalization import FusedBatchNormalization, L2Normalize
 from embedding_net.layers.pair import (
     PAIR_DISTANCES,
     AbsoluteDifferenceHead,
@@ -14,6 +14,7 @@ __all__ = [
     "PAIR_DISTANCES",
     "PREPROCESSING_MODES",
     "AbsoluteDifferenceHead",
+    "FusedBatchNormalization",
     "GeneralizedMeanPooling",
     "GridPooling",
     "ImagePreprocessing",

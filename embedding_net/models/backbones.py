@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import keras
 
+from embedding_net.layers.normalization import FusedBatchNormalization
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
@@ -57,7 +59,7 @@ def simple_cnn(
     for i, f in enumerate(filters, start=1):
         x = keras.layers.Conv2D(f, 3, padding="same", name=f"block{i}_conv")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{i}_bn")(x)
+        x = FusedBatchNormalization(momentum=0.9, name=f"block{i}_bn")(x)
         x = keras.layers.ReLU(name=f"block{i}_relu")(x)
         if block_dropout:
             x = keras.layers.Dropout(block_dropout, name=f"block{i}_dropout")(x)
@@ -91,7 +93,7 @@ def vgg_small(
                 f, 3, padding="same", use_bias=False, name=f"block{i}_conv{j}"
             )
             x = conv(x)
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{i}_bn{j}")(x)
+            x = FusedBatchNormalization(momentum=0.9, name=f"block{i}_bn{j}")(x)
             x = keras.layers.ReLU(name=f"block{i}_relu{j}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     return keras.Model(inputs, x, name=name)
@@ -116,7 +118,7 @@ def resnet_basic(
     inputs = keras.Input(shape=input_shape, name=f"{name}_input")
     x = keras.layers.ZeroPadding2D(3, name="stem_pad")(inputs)
     x = keras.layers.Conv2D(filters[0], 7, strides=2, use_bias=False, name="stem_conv")(x)
-    x = keras.layers.BatchNormalization(name="stem_bn", **bn)(x)
+    x = FusedBatchNormalization(name="stem_bn", **bn)(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
@@ -131,16 +133,16 @@ def resnet_basic(
                 shortcut = keras.layers.Conv2D(
                     width, 1, strides=stride, use_bias=False, name=f"{prefix}_down_conv"
                 )(x)
-                shortcut = keras.layers.BatchNormalization(name=f"{prefix}_down_bn", **bn)(shortcut)
+                shortcut = FusedBatchNormalization(name=f"{prefix}_down_bn", **bn)(shortcut)
             y = keras.layers.Conv2D(
                 width, 3, strides=stride, padding="same", use_bias=False, name=f"{prefix}_conv1"
             )(x)
-            y = keras.layers.BatchNormalization(name=f"{prefix}_bn1", **bn)(y)
+            y = FusedBatchNormalization(name=f"{prefix}_bn1", **bn)(y)
             y = keras.layers.ReLU(name=f"{prefix}_relu1")(y)
             y = keras.layers.Conv2D(
                 width, 3, padding="same", use_bias=False, name=f"{prefix}_conv2"
             )(y)
-            y = keras.layers.BatchNormalization(name=f"{prefix}_bn2", **bn)(y)
+            y = FusedBatchNormalization(name=f"{prefix}_bn2", **bn)(y)
             x = keras.layers.Add(name=f"{prefix}_add")([shortcut, y])
             x = keras.layers.ReLU(name=f"{prefix}_out")(x)
     return keras.Model(inputs, x, name=name)
@@ -242,17 +244,72 @@ def with_last_stride_one(model: keras.Model, layer_names) -> keras.Model:
     The strong re-id baseline (Luo et al. 2019) removes ResNet's last down-sampling so the
     final feature map is twice as large (16 x 8 for 256 x 128 inputs).
     """
+    return _rebuilt(model, stride_one=layer_names)
+
+
+def with_fused_batch_norm(model: keras.Model, fused: bool = True) -> keras.Model:
+    """Clone a functional backbone with every ``keras.layers.BatchNormalization`` replaced by
+    :class:`~embedding_net.layers.FusedBatchNormalization` (same arguments and weights);
+    ``fused=False`` swaps the other way.
+
+    The keras.applications backbones are built with Keras' batch normalisation, which the
+    tensorflow backend runs as separate ops; the fused layer trains ResNet50 and
+    MobileNetV3 about a quarter faster on a CPU (see docs/benchmarks_training.md).
+    """
+    return _rebuilt(model, batch_norm="fused" if fused else "keras")
+
+
+_BATCH_NORM = {
+    "fused": ("BatchNormalization", {
+        "class_name": "FusedBatchNormalization",
+        "module": FusedBatchNormalization.__module__,
+        "registered_name": "embedding_net>FusedBatchNormalization",
+    }),
+    "keras": ("FusedBatchNormalization", {
+        "class_name": "BatchNormalization", "module": "keras.layers", "registered_name": None,
+    }),
+}  # fmt: skip
+
+
+def _rebuilt(model: keras.Model, stride_one=(), batch_norm: str | None = None) -> keras.Model:
+    """``model`` rebuilt from its edited config, with its weights: stride 1 in the layers
+    ``stride_one``, batch normalisation swapped to ``batch_norm`` ("fused" or "keras")."""
     config = model.get_config()
     found = set()
+    before, after = _BATCH_NORM[batch_norm] if batch_norm else (None, {})
     for layer in config["layers"]:
-        if layer["config"].get("name") in layer_names:
+        if layer["config"].get("name") in stride_one:
             layer["config"]["strides"] = [1, 1]
             found.add(layer["config"]["name"])
-    if found != set(layer_names):
-        raise ValueError(f"{model.name}: layers {sorted(set(layer_names) - found)} not found")
+        if layer["class_name"] == before:
+            layer.update(after)
+    if found != set(stride_one):
+        raise ValueError(f"{model.name}: layers {sorted(set(stride_one) - found)} not found")
     clone = keras.Model.from_config(config)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def load_backbone_weights(model: keras.Model, path) -> None:
+    """``model.load_weights(path)``, also for a file saved from the same backbone with the
+    other batch-norm class (Keras' or :class:`FusedBatchNormalization`: a ``.weights.h5``
+    file names layers by class, so files saved before the fused layer, or from a backbone
+    rebuilt with it, still load)."""
+    path = os.fspath(path)
+    try:
+        model.load_weights(path)
+        return
+    except ValueError as error:
+        classes = {type(layer).__name__ for layer in model.layers}
+        if not {"BatchNormalization", "FusedBatchNormalization"} & classes:
+            raise
+        mismatch = error
+    twin = _rebuilt(model, batch_norm="keras" if "FusedBatchNormalization" in classes else "fused")
+    try:
+        twin.load_weights(path)
+    except ValueError:
+        raise mismatch from None
+    model.set_weights(twin.get_weights())
 
 
 def build_backbone(
@@ -315,7 +372,10 @@ def build_backbone(
     else:
         model = spec.build(input_shape, source)
     if weights is not None and weights != "imagenet":
-        model.load_weights(os.fspath(weights))
-    if last_stride == 1:
-        model = with_last_stride_one(model, LAST_STRIDE_LAYERS[name])
+        load_backbone_weights(model, weights)
+    stride_one = LAST_STRIDE_LAYERS[name] if last_stride == 1 else ()
+    # keras.applications build with Keras' batch norm: rebuilt with the fused layer
+    fuse = any(type(layer) is keras.layers.BatchNormalization for layer in model.layers)
+    if stride_one or fuse:
+        model = _rebuilt(model, stride_one=stride_one, batch_norm="fused" if fuse else None)
     return model, spec.preprocessing
