@@ -19,6 +19,9 @@ compiled train function ``fit`` runs):
   with sparse categorical cross-entropy (different loss, no preprocessing).
 * ``ours_plainloss`` / ``plain_ourloss`` (``--variants``): ablations that swap the loss
   between the two models, to locate an overhead.
+* ``ours_keras_bn`` (``--variants``): ``ours`` with ``keras.layers.BatchNormalization`` in
+  the backbone instead of embedding_net's ``FusedBatchNormalization`` (the speed-up of the
+  fused kernel on the tensorflow backend).
 * ``torch`` (``--torch-python``, the ``TORCH_CASES``): the same ResNet18 (torchvision's
   layout) or simple_cnn in a plain PyTorch loop, fp32 (``--precision bf16``: autocast),
   channels_last, batch-hard triplet, SGD, in a child process that times one round whenever
@@ -52,6 +55,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine_info import cpu_info, describe  # noqa: E402
 from tables import write_block  # noqa: E402
 
 # name -> (backbone, height, width, batch[, backbone options]): the cases of issue #9, then
@@ -71,7 +75,7 @@ CASES = {
 }
 # the cases with a PyTorch twin of the same network (--torch-python)
 TORCH_CASES = ("resnet18", "simple_cnn", "simple_cnn_64", "simple_cnn_32_b256")
-VARIANTS = ("ours", "plain", "plain_ce", "ours_plainloss", "plain_ourloss")
+VARIANTS = ("ours", "plain", "plain_ce", "ours_plainloss", "plain_ourloss", "ours_keras_bn")
 EMBEDDING_DIM = 128
 MARGIN = 0.3
 K = 4  # images per identity in a P x K batch
@@ -97,10 +101,19 @@ def build_variant(variant, backbone, height, width, batch, jit=False, options=No
 
     from embedding_net.losses import BatchHardTripletLoss
     from embedding_net.models import BaseNetwork, build_backbone
+    from embedding_net.models.backbones import with_fused_batch_norm
 
     shape = (height, width, 3)
     options = options or {}  # backbone options: width, last_stride
-    if variant.startswith("ours"):
+    if variant == "ours_keras_bn":  # the same network with Keras' (unfused) batch norm
+        features, mode = build_backbone(backbone, shape, **options)
+        model = BaseNetwork(
+            with_fused_batch_norm(features, fused=False),
+            embedding_dim=EMBEDDING_DIM,
+            input_shape=shape,
+            preprocessing=mode,
+        )
+    elif variant.startswith("ours"):
         model = BaseNetwork(backbone, embedding_dim=EMBEDDING_DIM, input_shape=shape, **options)
     else:
         features, mode = build_backbone(backbone, shape, **options)
@@ -381,8 +394,13 @@ def write_table(path, results):
     """Write the markdown table between this script's markers in ``path`` (see
     :func:`tables.write_block`: the text around them is kept)."""
     machine = results["machine"]
+    cpu = (
+        describe(machine["cpu"])
+        if "cpu" in machine
+        else f"{machine['cpu_count']}-core CPU ({machine['processor']})"
+    )
     lines = [
-        f"Machine: {machine['cpu_count']}-core CPU ({machine['processor']}), "
+        f"Machine: {cpu}, "
         f"{machine['device']}; {machine['platform']}. fp32 unless a row says bf16. "
         "Command: `python benchmarks/training.py` (see its docstring).",
         "",
@@ -514,6 +532,7 @@ def main(argv=None):
     found = sorted({a for c in cases for a in c.get("accelerators", [])})
     results = {
         "machine": {
+            "cpu": cpu_info(),
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
