@@ -263,7 +263,7 @@ _BATCH_NORM = {
     "fused": ("BatchNormalization", {
         "class_name": "FusedBatchNormalization",
         "module": FusedBatchNormalization.__module__,
-        "registered_name": "embedding_net>FusedBatchNormalization",
+        "registered_name": keras.saving.get_registered_name(FusedBatchNormalization),
     }),
     "keras": ("FusedBatchNormalization", {
         "class_name": "BatchNormalization", "module": "keras.layers", "registered_name": None,
@@ -371,11 +371,11 @@ def build_backbone(
         model = spec.build(input_shape, source, width=float(width))
     else:
         model = spec.build(input_shape, source)
-    if weights is not None and weights != "imagenet":
-        load_backbone_weights(model, weights)
     stride_one = LAST_STRIDE_LAYERS[name] if last_stride == 1 else ()
     # keras.applications build with Keras' batch norm: rebuilt with the fused layer
     fuse = any(type(layer) is keras.layers.BatchNormalization for layer in model.layers)
     if stride_one or fuse:
         model = _rebuilt(model, stride_one=stride_one, batch_norm="fused" if fuse else None)
+    if weights is not None and weights != "imagenet":  # into the final model: files saved
+        load_backbone_weights(model, weights)  # from a backbone built here load directly
     return model, spec.preprocessing
