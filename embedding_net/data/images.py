@@ -66,6 +66,12 @@ def _validate_image_size(image_size: Sequence[int]) -> tuple[int, int]:
     return h, w
 
 
+def _cardinality(batches_per_epoch: int | None) -> int:
+    """The cardinality a dataset of ``batches_per_epoch`` batches asserts (None: infinite, so
+    ``fit`` reads it as such and asks for ``steps_per_epoch``)."""
+    return tf.data.INFINITE_CARDINALITY if batches_per_epoch is None else batches_per_epoch
+
+
 def inspect_image_bytes(data: bytes) -> tuple[str, str | None]:
     """Classify encoded image bytes as ``native``, ``convert`` or ``broken`` (fully decoding them).
 

@@ -22,6 +22,7 @@ import tensorflow as tf
 from embedding_net.data.datasets.triplets_csv import TripletRecords, read_triplets_csv
 from embedding_net.data.images import (
     NATIVE,
+    _cardinality,
     _validate_image_size,
     check_images,
     decode_resize,
@@ -156,8 +157,7 @@ def pair_dataset(
         deterministic=True,
     )
     ds = ds.batch(batch_size, drop_remainder=True)
-    if bpe is not None:
-        ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(_cardinality(bpe)))
     if augment is not None:
         ds = ds.map(
             lambda x, y: ((augment(x[0]), augment(x[1])), y), num_parallel_calls=tf.data.AUTOTUNE
@@ -320,8 +320,8 @@ def triplet_dataset(
     )
     from_csv = isinstance(source, (str, os.PathLike, TripletRecords))
     ds = ds.batch(batch_size, drop_remainder=not from_csv)
-    if not from_csv and bpe is not None:
-        ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
+    if not from_csv:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(_cardinality(bpe)))
     if augment is not None:
         ds = ds.map(
             lambda a, p, n: (augment(a), augment(p), augment(n)),

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from embedding_net.data.images import _validate_image_size, split_augment
+from embedding_net.data.images import _cardinality, _validate_image_size, split_augment
 from embedding_net.data.indexed_images import image_files, read_file_images, read_shard_records
 from embedding_net.data.tfrecords import TFRecordIndex
 
@@ -203,12 +203,13 @@ class PKSampler:
         state: dict[str, Iterator] = {}
 
         def gen():
+            # one draw stream for every iterator of the dataset (epochs, fit calls); next()
+            # rather than ``yield from``, which would close the stream with this generator
             it = state.setdefault("it", self.indices(labels, cameras, tracklets))
-            if batches_per_epoch is None:
-                yield from it
-            else:
-                for _ in range(batches_per_epoch):
-                    yield next(it)
+            count = 0
+            while batches_per_epoch is None or count < batches_per_epoch:
+                yield next(it)
+                count += 1
 
         return tf.data.Dataset.from_generator(
             gen, output_signature=tf.TensorSpec((self.batch_size,), tf.int64)
@@ -262,8 +263,7 @@ class PKSampler:
             ds = self._index_dataset(files.labels, files.cameras, files.tracklets, bpe)
             ds = read_file_images(ds, files, image_size, per_image)
         ds = ds.batch(n, drop_remainder=True)
-        if bpe is not None:
-            ds = ds.apply(tf.data.experimental.assert_cardinality(bpe))
+        ds = ds.apply(tf.data.experimental.assert_cardinality(_cardinality(bpe)))
         if per_batch is not None:
             ds = ds.map(
                 lambda x, y: (per_batch(x), y),

@@ -115,9 +115,12 @@ def _augment(config: TrainConfig):
 def build_train_dataset(config: TrainConfig, split: SplitRecords):
     """``(tf.data.Dataset, steps_per_epoch)`` of the ``sampler`` section.
 
-    ``steps_per_epoch`` is the number of batches of one epoch (the dataset yields exactly
-    that many per iteration). The builder of ``sampler.kind`` comes from
-    :data:`TRAIN_SAMPLERS`.
+    The dataset is infinite; ``steps_per_epoch`` is the number of batches of one epoch, to
+    pass to ``fit(steps_per_epoch=...)``. Keras then keeps one iterator for the whole run
+    instead of building a new one every epoch, which on CPU stalled some epochs for seconds
+    before their first batch (``docs/benchmarks_training.md``). The samplers' draws continue
+    across epochs either way, so the batches are the same. The builder of ``sampler.kind``
+    comes from :data:`TRAIN_SAMPLERS`.
     """
     s, d = config.sampler, config.data
     augment = _augment(config)
@@ -149,7 +152,7 @@ def _pk_dataset(config: TrainConfig, split: SplitRecords, augment):
         camera_aware=s.camera_aware,
         tracklet_aware=s.tracklet_aware,
         seed=config.seed,
-        batches_per_epoch=steps,
+        batches_per_epoch=None,
         singles=s.singles,
     )
     return ds, steps
@@ -204,7 +207,7 @@ def _random_dataset(config: TrainConfig, split: SplitRecords, augment):
         drop_remainder=True,
         repeat=True,
     )
-    return ds.take(steps), steps
+    return ds, steps
 
 
 def _pairs_dataset(config: TrainConfig, split: SplitRecords, augment):
@@ -222,7 +225,7 @@ def _pairs_dataset(config: TrainConfig, split: SplitRecords, augment):
         positive_fraction=s.positive_fraction,
         seed=config.seed,
         augment=augment,
-        batches_per_epoch=steps,
+        batches_per_epoch=None,
     )
     return ds, steps
 
@@ -244,7 +247,7 @@ def _triplets_dataset(config: TrainConfig, split: SplitRecords, augment):
             seed=config.seed,
             augment=augment,
         )
-        return ds.repeat().take(steps), steps
+        return ds.repeat(), steps
     paths, labels = _labelled(split)
     steps = s.steps_per_epoch or max(1, len(split.train) // s.batch_size)
     ds = en_data.triplet_dataset(
@@ -254,7 +257,7 @@ def _triplets_dataset(config: TrainConfig, split: SplitRecords, augment):
         batch_size=s.batch_size,
         seed=config.seed,
         augment=augment,
-        batches_per_epoch=steps,
+        batches_per_epoch=None,
     )
     return ds, steps
 

@@ -95,7 +95,9 @@ def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResu
     compile_phase = functools.partial(
         compile_model, config, model, network, num_classes, steps, time_budget=callbacks.time_budget
     )
-    histories = _fit_phases(plan, model, network, dataset, compile_phase, callbacks, config)
+    histories = _fit_phases(
+        plan, model, network, (dataset, steps), compile_phase, callbacks, config
+    )
     seconds = time.monotonic() - start
 
     best_network = run.save_trained(model)
@@ -133,10 +135,12 @@ def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResu
     )
 
 
-def _fit_phases(plan, model, network, dataset, compile_phase, callbacks, config) -> list:
-    """Compile and fit each pending phase of ``plan`` from its backup; returns their
-    ``History`` objects. Fine-tuning is skipped once the time budget is spent; a phase
-    that its backup shows complete is restored, not fitted (unless it is the last)."""
+def _fit_phases(plan, model, network, data, compile_phase, callbacks, config) -> list:
+    """Compile and fit each pending phase of ``plan`` from its backup on ``data``, the
+    ``(infinite dataset, steps per epoch)`` pair; returns their ``History`` objects.
+    Fine-tuning is skipped once the time budget is spent; a phase that its backup shows
+    complete is restored, not fitted (unless it is the last)."""
+    dataset, steps = data
     histories = []
     for phase in plan.pending():
         if phase.unfreeze and callbacks.budget_exhausted:
@@ -150,6 +154,7 @@ def _fit_phases(plan, model, network, dataset, compile_phase, callbacks, config)
             dataset,
             epochs=phase.end_epoch,
             initial_epoch=first,
+            steps_per_epoch=steps,  # the dataset is infinite: one iterator for the run
             callbacks=callbacks.for_phase(phase, schedule),
             verbose=config.training.verbose,
             shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves

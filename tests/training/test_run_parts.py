@@ -161,3 +161,76 @@ def test_leftover_temporaries_of_a_killed_run_are_removed_on_resume_and_overwrit
     leftovers[0].write_bytes(b"half")
     RunDirectory.prepare(run.path, resume=False, overwrite=True)  # not "files it did not write"
     assert list(run.path.iterdir()) == []
+
+
+def _split_of(tmp_path, sampler):
+    from embedding_net.config.records import list_records, split_records, split_seed
+    from tests.config.tiny_run import tiny_config_dict, write_class_folders
+
+    root = write_class_folders(tmp_path / "data", n_classes=4, per_split=(("train", 6), ("val", 2)))
+    mapping = tiny_config_dict(root, tmp_path / "run")
+    mapping["sampler"] = sampler  # steps per epoch from the images, not the tiny run's 4
+    mapping["model"]["kind"] = {"pairs": "siamese", "triplets": "triplet"}.get(sampler["kind"])
+    if mapping["model"]["kind"] is None:
+        del mapping["model"]["kind"]
+    config = parse_config(mapping, "tiny.yaml")
+    records, triplets = list_records(config.data)
+    return config, split_records(records, triplets, config.data, split_seed(config))
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        {"kind": "pk", "P": 2, "K": 3},
+        {"kind": "random", "batch_size": 4},
+        {"kind": "pairs", "batch_size": 4},
+        {"kind": "triplets", "batch_size": 4},
+    ],
+    ids=lambda s: s["kind"],
+)
+def test_train_datasets_are_infinite_and_fit_runs_their_steps_per_epoch(tmp_path, sampler):
+    """One iterator for the whole run (fit(steps_per_epoch=...)), not one per epoch."""
+    import tensorflow as tf
+
+    from embedding_net.training import build_train_dataset
+
+    config, split = _split_of(tmp_path, sampler)
+    dataset, steps = build_train_dataset(config, split)
+    assert dataset.cardinality().numpy() == tf.data.INFINITE_CARDINALITY
+    assert steps == max(1, 24 // {"pk": 6}.get(sampler["kind"], 4))
+    assert len(list(dataset.take(3 * steps))) == 3 * steps  # runs past one epoch
+
+
+def test_the_infinite_pk_dataset_yields_the_batches_of_the_per_epoch_one(tmp_path):
+    """The sampler's draws continue across epochs: two epochs of the infinite dataset are
+    the two epochs a finite dataset of ``steps`` batches yields when iterated twice. A second
+    ``fit`` (the fine-tuning phase) continues the stream after the batches the first one's
+    iterator had prefetched: later draws, none repeated."""
+    import numpy as np
+
+    from embedding_net import data as en_data
+    from embedding_net.training import build_train_dataset
+
+    config, split = _split_of(tmp_path, {"kind": "pk", "P": 2, "K": 3})
+    dataset, steps = build_train_dataset(config, split)
+    source = [(r.path, split.label_map[r.label], r.metadata) for r in split.train]
+    finite = en_data.pk_batches(source, 2, 3, (16, 16), seed=config.seed, batches_per_epoch=steps)
+    assert finite.cardinality().numpy() == steps
+    stream = [batch for _ in range(8) for batch in finite]  # a new iterator per epoch
+    infinite = list(dataset.take(2 * steps))  # one iterator: fit(steps_per_epoch=...)
+    assert len(infinite) == 2 * steps
+    for (x1, y1), (x2, y2) in zip(stream, infinite):
+        np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+        np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+    assert len({tuple(y.numpy()) for _, y in infinite}) > 1  # not one batch repeated
+
+    again, _ = build_train_dataset(config, split)
+    first, second = list(again.take(steps)), list(again.take(steps))  # two iterators
+
+    def key(batch):
+        return batch[0].numpy().tobytes() + batch[1].numpy().tobytes()
+
+    keys = [key(batch) for batch in stream]
+    assert [key(batch) for batch in first] == keys[:steps]
+    start = keys.index(key(second[0]))
+    assert start >= steps and keys[start : start + steps] == [key(batch) for batch in second]
