@@ -47,7 +47,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     or cross-replica statistics, this layer calls ``FusedBatchNormV3`` instead (one op each
     way, oneDNN's on x86). Same arguments, weights, outputs (up to float rounding) and
     moving-statistic updates as the Keras layer (biased batch variance, as Keras uses);
-    every other case, and every other backend, is the Keras layer itself.
+    every other case, and every other backend, is the Keras layer itself. Under a
+    ``mixed_bfloat16`` / ``mixed_float16`` policy the half-precision activations go into the
+    kernel as they are (it keeps its statistics in float32): casting them to float32 and
+    back cost a ResNet18 bf16 training step about a sixth of its time on an AMX CPU.
     """
 
     def _fusable(self, inputs, mask) -> bool:
@@ -65,7 +68,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        x = tf.cast(inputs, "float32")  # statistics in float32, as the Keras layer keeps them
+        x = tf.convert_to_tensor(inputs)
+        if x.dtype not in (tf.bfloat16, tf.float16):  # half types go in as they are: the
+            x = tf.cast(x, "float32")  # kernel keeps its statistics in float32 for them too
         channels = x.shape[-1]
         gamma = tf.cast(self.gamma, "float32") if self.scale else tf.ones([channels])
         beta = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels])

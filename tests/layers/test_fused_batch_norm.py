@@ -105,6 +105,46 @@ def test_mixed_precision_output_dtype():
     assert ours.moving_mean.dtype == "float32"
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_bfloat16_inputs_match_the_float32_reference(training):
+    """Under mixed_bfloat16 the kernel takes the bfloat16 activations as they are (no cast to
+    float32 and back, the fast path on CPUs with AMX / AVX512-BF16); outputs, gradients and
+    moving statistics still match numpy on the same bfloat16 input to bfloat16 rounding."""
+    import tensorflow as tf
+
+    x = RNG.normal(1.0, 2.0, (8, 6, 5, 4)).astype("float32")
+    x16 = tf.cast(x, tf.bfloat16)
+    w = RNG.normal(size=x.shape).astype("float32")  # a loss whose gradient is not zero
+    _, ours = _pair(x.shape, dtype="mixed_bfloat16")
+    gamma, beta, mean0, var0 = [w.copy() for w in ours.get_weights()]
+    with tf.GradientTape() as tape:
+        tape.watch(x16)
+        y = ours(x16, training=training)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * w)
+    grad = tape.gradient(loss, x16)
+    assert y.dtype == tf.bfloat16 and grad.dtype == tf.bfloat16
+    x64 = tf.cast(x16, tf.float64).numpy()  # the exact bfloat16 values the layer saw
+    if training:
+        ref_y, ref_mean, ref_var = _numpy_train(
+            x64, gamma, beta, mean0, var0, ours.momentum, ours.epsilon
+        )
+        np.testing.assert_allclose(ours.moving_mean.numpy(), ref_mean, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ours.moving_variance.numpy(), ref_var, rtol=1e-5, atol=1e-5)
+    else:
+        ref_y = (x64 - mean0) / np.sqrt(var0 + ours.epsilon) * gamma + beta
+    np.testing.assert_allclose(tf.cast(y, tf.float64).numpy(), ref_y, rtol=2e-2, atol=2e-2)
+    # the same layer in float32 on the same values: gradients agree to bfloat16 rounding
+    _, ref = _pair(x.shape)
+    ref.set_weights([gamma, beta, mean0, var0])
+    x32 = tf.constant(x64.astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x32)
+        loss32 = tf.reduce_sum(ref(x32, training=training) * w)
+    grad32 = tape.gradient(loss32, x32).numpy()
+    scale = np.abs(grad32).max()
+    np.testing.assert_allclose(tf.cast(grad, tf.float32).numpy(), grad32, atol=2e-2 * scale)
+
+
 def test_frozen_layer_uses_moving_statistics(tmp_path):
     x = RNG.normal(size=(4, 3, 3, 2)).astype("float32")
     keras_bn, ours = _pair(x.shape)
