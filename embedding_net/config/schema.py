@@ -38,7 +38,7 @@ SAMPLERS = ("pk", "random", "pairs", "triplets")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "reduce_on_plateau", "step")
 PROTOCOLS = ("none", *_PROTOCOL_REGISTRY.names())
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 
 AT_LEAST_1_OR_NULL, POSITIVE = Bounds(1, or_null=True), Bounds(0, low_inclusive=False)
 
@@ -307,7 +307,7 @@ class TrainingConfig:
 
     Attributes:
         epochs: training epochs.
-        mixed_precision: ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (restored after).
+        mixed_precision: ``float32``, ``mixed_float16``, ``mixed_bfloat16``, ``auto`` (restored).
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
         max_seconds: stop after the epoch in which this many seconds have passed; None: no limit.
     """

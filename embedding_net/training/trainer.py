@@ -16,6 +16,7 @@ from embedding_net.config.schema import TrainConfig
 from embedding_net.evaluation.protocols import build_validation_set, run_metrics
 from embedding_net.training.builders import build_model, build_train_dataset, compile_model
 from embedding_net.training.fine_tune import FineTunePlan
+from embedding_net.training.precision import resolve_precision
 from embedding_net.training.run_callbacks import RunCallbacks
 from embedding_net.training.run_directory import RunDirectory
 
@@ -72,7 +73,7 @@ def train(
     """
     run = RunDirectory.prepare(output_dir or config.output_dir, resume=resume, overwrite=overwrite)
     keras.utils.set_random_seed(config.seed)
-    with _dtype_policy(config.training.mixed_precision):
+    with _dtype_policy(resolve_precision(config.training.mixed_precision)):
         return _train(config, run, resume)
 
 
@@ -118,6 +119,7 @@ def _train(config: TrainConfig, run: RunDirectory, resume: bool) -> TrainingResu
             "epochs_run": epochs_run,
             "freeze_epochs": config.model.freeze_epochs,
             "fit_seconds": round(seconds, 1),
+            "dtype_policy": keras.config.dtype_policy().name,
             "steps_per_epoch": steps,
             "num_train_images": len(split.train),
             "num_train_identities": num_classes,
