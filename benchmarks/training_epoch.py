@@ -6,10 +6,12 @@ times what a user's epoch costs end to end: JPEG files on disk -> decode -> P x 
 augmentation (horizontal flip, reflect pad + random crop, a window per image) -> the model ->
 batch-hard triplet loss (margin 0.3) -> SGD with momentum, fp32.
 
-* ``ours``: ``embedding_net.data.pk_batches`` (tf.data) with
+* ``ours``: ``embedding_net.data.pk_batches`` (tf.data, infinite) with
   ``augmentation_pipeline("reid", pad=..., erasing_probability=0)`` into
-  ``model.fit`` of ``BaseNetwork(backbone, embedding_dim=128)`` +
-  ``BatchHardTripletLoss(margin=0.3)``.
+  ``model.fit(steps_per_epoch=...)`` of ``BaseNetwork(backbone, embedding_dim=128)`` +
+  ``BatchHardTripletLoss(margin=0.3)``: what ``embedding-net train`` runs (one iterator for
+  the run; a finite dataset makes Keras build a new one every epoch, and on CPU that stalled
+  some epochs for seconds before their first batch).
 * ``torch_w0`` / ``torch_w2`` (``--torch-python``): the PyTorch twin of the network
   (``benchmarks/training.py``'s ``TORCH_MODELS``), a ``Dataset`` that decodes with Pillow and
   augments with numpy (flip, reflect pad, per-image crop), a P x K ``batch_sampler``, and a
@@ -113,13 +115,16 @@ loader = torch.utils.data.DataLoader(
     num_workers=workers, persistent_workers=workers > 0)
 model = (SimpleCNN() if cfg["arch"] == "simple_cnn" else ResNet18()).to(memory_format=torch.channels_last)
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+bf16 = cfg.get("precision") == "bf16"  # autocast to bfloat16 (weights stay fp32)
 
 def epoch():
     t0, n = time.perf_counter(), 0
     for x, y in loader:
         x = x.float().div(255).contiguous(memory_format=torch.channels_last)
         opt.zero_grad()
-        loss = batch_hard(model(x), y, cfg["margin"]); loss.backward(); opt.step()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            emb = model(x)
+        loss = batch_hard(emb.float(), y, cfg["margin"]); loss.backward(); opt.step()
         n += len(y)
     return [time.perf_counter() - t0, n]
 
@@ -162,9 +167,17 @@ class TorchEpochs(JsonLinesChild):
         return self.ask("1")
 
 
-def keras_worker(case: str, epochs: int, torch_python: str | None, data_dir: Path) -> dict:
+def keras_worker(
+    case: str,
+    epochs: int,
+    torch_python: str | None,
+    data_dir: Path,
+    precision: str = "fp32",
+    finite: bool = False,
+) -> dict:
     """Train ``case`` for ``epochs + 1`` epochs through ``fit`` (the PyTorch loops after each
-    epoch); return the per-epoch times of every variant."""
+    epoch); return the per-epoch times of every variant. ``finite``: a dataset of one epoch's
+    batches and no ``steps_per_epoch`` (Keras builds a new iterator every epoch)."""
     import keras
     import tensorflow as tf
 
@@ -172,15 +185,24 @@ def keras_worker(case: str, epochs: int, torch_python: str | None, data_dir: Pat
 
     backbone, h, w, batch, pad, classes, per_class, batches = CASES[case]
     keras.utils.set_random_seed(0)
+    if precision == "bf16":  # what training.mixed_precision: mixed_bfloat16 sets
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     items = write_images(data_dir, classes, per_class, h, w)
     augment = augmentation_pipeline("reid", (h, w), seed=0, erasing_probability=0.0, pad=pad)
     ds = pk_batches(
-        items, batch // K, K, (h, w), augment=augment, seed=0, batches_per_epoch=batches
+        items,
+        batch // K,
+        K,
+        (h, w),
+        augment=augment,
+        seed=0,
+        batches_per_epoch=batches if finite else None,
     )
     model = build_variant("ours", backbone, h, w, batch)
     loops = {}
     if torch_python:
         config = {"height": h, "width": w, "pad": pad, "batch": batch, "K": K, "margin": MARGIN}
+        config["precision"] = precision
         config.update(arch=backbone, batches=batches, paths=[p for p, _ in items])
         config["labels"] = [label for _, label in items]
         loops = {
@@ -204,7 +226,13 @@ def keras_worker(case: str, epochs: int, torch_python: str | None, data_dir: Pat
                 times[name].append(seconds)
                 images[name].append(n)
 
-    history = model.fit(ds, epochs=epochs + 1, verbose=0, callbacks=[Alternate()])
+    history = model.fit(
+        ds,
+        epochs=epochs + 1,
+        steps_per_epoch=None if finite else batches,
+        verbose=0,
+        callbacks=[Alternate()],
+    )
     for loop in loops.values():
         loop.close()
     rows = []
@@ -226,6 +254,8 @@ def keras_worker(case: str, epochs: int, torch_python: str | None, data_dir: Pat
         "rows": rows,
         "final_loss": float(history.history["loss"][-1]),
         "torch": next(iter(loops.values())).info if loops else None,
+        "precision": precision,
+        "finite_dataset": finite,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     }
@@ -234,15 +264,20 @@ def keras_worker(case: str, epochs: int, torch_python: str | None, data_dir: Pat
 def write_table(path: Path, results: dict) -> None:
     """The markdown table between this script's markers in ``path`` (the rest is kept)."""
     machine = results["machine"]
+    bf16 = results.get("precision") == "bf16"
+    flag = (" --precision bf16" if bf16 else "") + (" --finite" if results.get("finite") else "")
     lines = [
-        f"Machine: {describe(machine['cpu'])}, CPU only; {machine['platform']}. fp32. "
-        "Command: `python benchmarks/training_epoch.py --torch-python <python with torch and "
-        "pillow>` (see its docstring).",
+        f"Machine: {describe(machine['cpu'])}, CPU only; {machine['platform']}. "
+        + ("bf16 (Keras `mixed_bfloat16`, `torch.autocast` bfloat16). " if bf16 else "fp32. ")
+        + f"Command: `python benchmarks/training_epoch.py{flag} --torch-python <python with "
+        "torch and pillow>` (see its docstring).",
         "",
         "| backbone | input | batch | images / epoch | loop | images/s (median over epochs) "
         "| ours vs this loop (epoch time ratio, median) | epochs timed |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    ours = "ours: `pk_batches` + `fit`"
+    ours = "ours: one epoch's `pk_batches` + `fit`" if results.get("finite") else ours
     for case in results["cases"]:
         where = f"| {case['backbone']} | {case['input']} | {case['batch']} |"
         if "error" in case:
@@ -250,7 +285,7 @@ def write_table(path: Path, results: dict) -> None:
             continue
         for row in case["rows"]:
             loop = (
-                "ours: `pk_batches` + `fit`"
+                ours
                 if row["model"] == "ours"
                 else (
                     f"PyTorch {case['torch']['torch']}, DataLoader, "
@@ -263,7 +298,7 @@ def write_table(path: Path, results: dict) -> None:
                 f"{where} {row['images_per_epoch']} | {loop} | {row['images_per_s']:.1f} | "
                 f"{ratio_text} | {len(row['epoch_s']) - 1} |"
             )
-    write_block(path, "training_epoch.py", "\n".join(lines))
+    write_block(path, f"training_epoch.py{flag}", "\n".join(lines))
 
 
 def main(argv=None) -> int:
@@ -273,7 +308,18 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-python", default=None, help="interpreter with torch + pillow")
     parser.add_argument("--batches", type=int, default=None, help="override batches per epoch")
     parser.add_argument("--images-per-class", type=int, default=None, help="override")
-    parser.add_argument("--out", default=str(REPO / "benchmarks/results/training_epoch.json"))
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="bf16: Keras mixed_bfloat16 policy and torch.autocast(bfloat16)",
+    )
+    parser.add_argument(
+        "--finite",
+        action="store_true",
+        help="ours on a dataset of one epoch (a new iterator every epoch), as before 2026-12-07",
+    )
+    parser.add_argument("--out", default=None, help="default: results/training_epoch[_bf16].json")
     parser.add_argument("--table", default=str(REPO / "docs/benchmarks_training.md"))
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_data", default=None, help=argparse.SUPPRESS)
@@ -288,7 +334,14 @@ def main(argv=None) -> int:
         per_class = args.images_per_class or value[6]
         CASES[name] = (*value[:6], per_class, args.batches or value[7])
     if args._worker:
-        result = keras_worker(args._worker, args.epochs, args.torch_python, Path(args._data))
+        result = keras_worker(
+            args._worker,
+            args.epochs,
+            args.torch_python,
+            Path(args._data),
+            args.precision,
+            args.finite,
+        )
         print(json.dumps(result))
         return 0
     names = chosen(parser, "--cases", args.cases, CASES)
@@ -301,7 +354,8 @@ def main(argv=None) -> int:
         case["load_average_before"] = list(os.getloadavg())
         data = Path(tempfile.mkdtemp(prefix="training_epoch_"))
         command = [sys.executable, __file__, "--_worker", name, "--_data", str(data / "images")]
-        command += ["--epochs", str(args.epochs)]
+        command += ["--epochs", str(args.epochs), "--precision", args.precision]
+        command += ["--finite"] if args.finite else []
         command += ["--batches", str(args.batches)] if args.batches else []
         command += ["--images-per-class", str(per_class)] if args.images_per_class else []
         command += ["--torch-python", args.torch_python] if args.torch_python else []
@@ -326,9 +380,13 @@ def main(argv=None) -> int:
             "python": platform.python_version(),
         },
         "cases": cases,
+        "precision": args.precision,
+        "finite": args.finite,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    suffix = ("_bf16" if args.precision == "bf16" else "") + ("_finite" if args.finite else "")
+    out = Path(args.out or REPO / f"benchmarks/results/training_epoch{suffix}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     if args.table:
         write_table(Path(args.table), results)
     return 1 if any("error" in c for c in cases) else 0
