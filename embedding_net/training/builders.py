@@ -118,9 +118,12 @@ def build_train_dataset(config: TrainConfig, split: SplitRecords):
     The dataset is infinite; ``steps_per_epoch`` is the number of batches of one epoch, to
     pass to ``fit(steps_per_epoch=...)``. Keras then keeps one iterator for the whole run
     instead of building a new one every epoch, which on CPU stalled some epochs for seconds
-    before their first batch (``docs/benchmarks_training.md``). The samplers' draws continue
-    across epochs either way, so the batches are the same. The builder of ``sampler.kind``
-    comes from :data:`TRAIN_SAMPLERS`.
+    before their first batch (``docs/benchmarks_training.md``). The P x K, pair and random
+    triplet samplers' draws continue across epochs either way, so within one ``fit`` their
+    batches are those of the per-epoch dataset; a later ``fit`` (the fine-tuning phase) skips
+    what the first one's iterator had prefetched. The shuffled ``random`` images and CSV
+    triplets now run on through their repeated passes instead of starting a new pass each
+    epoch. The builder of ``sampler.kind`` comes from :data:`TRAIN_SAMPLERS`.
     """
     s, d = config.sampler, config.data
     augment = _augment(config)
